@@ -1,0 +1,8 @@
+"""infinitevggt_ros: streaming InfiniteVGGT (StreamVGGT + rolling memory) for ROS 2.
+
+The core (``model``, ``memory``, ``engine``, ``preprocess``, ``geometry``,
+``metrics``) imports neither rclpy nor ROS message packages; ``ros`` holds the
+node and message conversion, ``offline`` the bag replay and evaluation.
+"""
+
+__version__ = "0.1.0"
