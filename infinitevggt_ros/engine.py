@@ -1,0 +1,279 @@
+"""StreamEngine: one camera stream through InfiniteVGGT, one frame at a time.
+
+The engine owns everything about a sequence (rolling memory, frame index, the
+input size) and the model's device/precision; the model itself holds only weights,
+so several engines can share one model.
+
+    engine = StreamEngine.from_checkpoint("checkpoints.pth", device="cuda",
+                                          dtype=torch.bfloat16)
+    result = engine.step(image)   # float [3, H, W] in [0, 1], H, W multiples of 14
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .geometry import pose_encoding_to_extrinsics_intrinsics
+from .memory import MemoryConfig, MemoryStats, RollingKVMemory
+from .model.config import ModelConfig
+from .model.streamvggt import StreamVGGT
+from .results import FrameResult
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Snapshot of an engine.
+
+    Attributes:
+        frames: frames streamed since the last reset.
+        cached_tokens: tokens held per global-attention layer.
+        camera_cached_tokens: tokens held per camera-trunk cache.
+        cache_bytes: bytes held by all KV buffers.
+        layer_budgets: budget per global layer for the current/next frame (None:
+            unbounded).
+        total_budget: the configured total (None: unbounded).
+    """
+
+    frames: int
+    cached_tokens: tuple[int, ...]
+    camera_cached_tokens: tuple[int, ...]
+    cache_bytes: int
+    layer_budgets: tuple[int | None, ...]
+    total_budget: int | None
+
+    @classmethod
+    def from_memory(cls, stats: MemoryStats, total_budget: int | None) -> EngineStats:
+        return cls(
+            frames=stats.frames,
+            cached_tokens=stats.cached_tokens,
+            camera_cached_tokens=stats.camera_cached_tokens,
+            cache_bytes=stats.cache_bytes,
+            layer_budgets=stats.layer_budgets,
+            total_budget=total_budget,
+        )
+
+
+def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, str):
+        names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+        if dtype not in names:
+            raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}")
+        dtype = names[dtype]
+    if dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"dtype must be one of {SUPPORTED_DTYPES}, got {dtype}")
+    return dtype
+
+
+class StreamEngine:
+    """Streams frames through the model with a bounded (rolling) KV memory.
+
+    Args:
+        model: the network (weights only; it is moved to ``device``).
+        memory: rolling-memory settings (default: the paper's).
+        device: torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        dtype: compute precision of the aggregator. ``float32`` is exact;
+            ``bfloat16``/``float16`` store aggregator weights and KV memory in that
+            precision and run it under autocast. The heads always run in float32.
+        attention_backend: ``sdpa`` or ``flash_attn`` (CUDA, half precision).
+    """
+
+    def __init__(
+        self,
+        model: StreamVGGT,
+        memory: MemoryConfig | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | str = torch.float32,
+        attention_backend: str = "sdpa",
+    ) -> None:
+        self.device = torch.device(device)
+        self.dtype = _resolve_dtype(dtype)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device} requested but CUDA is not available")
+        model = model.eval().requires_grad_(False)
+        model.to(self.device)
+        if self.dtype != torch.float32:
+            model.aggregator.to(self.dtype)
+        model.aggregator.init_constants(self.device)
+        model.set_attention_backend(attention_backend)
+        self.model = model
+        self.model_config: ModelConfig = model.config
+        self._memory = RollingKVMemory(
+            memory or MemoryConfig(),
+            num_global_layers=self.model_config.aggregator.depth,
+            camera_trunk_depth=self.model_config.camera_head.trunk_depth,
+            camera_iterations=self.model_config.camera_head.num_iterations,
+        )
+        self._image_hw: tuple[int, int] | None = None
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        config: ModelConfig | Mapping[str, Any] | str | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | str = torch.float32,
+        memory: MemoryConfig | None = None,
+        attention_backend: str = "sdpa",
+        **memory_settings: Any,
+    ) -> StreamEngine:
+        """Load a checkpoint (``.pth`` or ``.safetensors``) strictly and build an engine.
+
+        ``memory_settings`` (e.g. ``total_budget=...``) override fields of ``memory``.
+        """
+        memory = (memory or MemoryConfig()).with_changes(**memory_settings)
+        model = StreamVGGT.from_checkpoint(path, config)
+        return cls(model, memory, device, dtype, attention_backend)
+
+    @classmethod
+    def from_random_weights(
+        cls,
+        preset: ModelConfig | Mapping[str, Any] | str = "tiny",
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | str = torch.float32,
+        memory: MemoryConfig | None = None,
+        attention_backend: str = "sdpa",
+        **memory_settings: Any,
+    ) -> StreamEngine:
+        """An engine with seeded random weights: for tests, demos and benchmarks; the
+        geometry it predicts is meaningless."""
+        memory = (memory or MemoryConfig()).with_changes(**memory_settings)
+        model = StreamVGGT.from_random_weights(preset, seed)
+        return cls(model, memory, device, dtype, attention_backend)
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def memory(self) -> MemoryConfig:
+        """Settings in force now (see ``pending_memory`` for changes awaiting a reset)."""
+        return self._memory.config
+
+    @property
+    def pending_memory(self) -> MemoryConfig | None:
+        return self._memory.pending_config
+
+    @property
+    def frame_index(self) -> int:
+        """Index the next frame will get (0 right after a reset)."""
+        return self._memory.frames
+
+    @property
+    def image_hw(self) -> tuple[int, int] | None:
+        """Input size of the current sequence (None before its first frame)."""
+        return self._image_hw
+
+    def reset(self) -> None:
+        """Start a new sequence: empty memory, next frame is a first frame again."""
+        self._memory.reset()
+        self._image_hw = None
+
+    def update_memory(self, **changes: Any) -> str:
+        """Change rolling-memory settings. Budgets apply at the next frame; anchor and
+        camera-cache policies at the next reset. Returns a sentence saying which.
+
+        Raises:
+            ValueError: an unknown setting or an invalid value (nothing changes).
+        """
+        return self._memory.update_config(**changes)
+
+    def stats(self) -> EngineStats:
+        return EngineStats.from_memory(self._memory.stats(), self.memory.total_budget)
+
+    # -- streaming --------------------------------------------------------------------
+
+    def validate_image(self, image: Any) -> None:
+        """Raise ValueError saying what is wrong with a frame, and what is expected."""
+        patch = self.model_config.patch_size
+        if not isinstance(image, torch.Tensor):
+            raise ValueError(
+                f"image must be a torch.Tensor [3, H, W] in [0, 1], got {type(image).__name__}"
+            )
+        if not image.is_floating_point():
+            raise ValueError(
+                f"image must be a floating-point tensor in [0, 1], got dtype {image.dtype} "
+                "(convert uint8 images with preprocess.prepare_image)"
+            )
+        if image.dim() != 3 or image.shape[0] != 3:
+            raise ValueError(f"image must have shape [3, H, W], got {list(image.shape)}")
+        height, width = int(image.shape[1]), int(image.shape[2])
+        if height < patch or width < patch or height % patch or width % patch:
+            raise ValueError(
+                f"image height and width must be positive multiples of {patch}, got "
+                f"{height}x{width} (resize or crop with preprocess.prepare_image)"
+            )
+        finite = torch.isfinite(image)
+        if not bool(finite.all()):
+            raise ValueError(f"image holds {int((~finite).sum())} NaN/Inf values")
+        low, high = float(image.min()), float(image.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(f"image values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
+        if self._image_hw is not None and (height, width) != self._image_hw:
+            raise ValueError(
+                f"image size {height}x{width} differs from this sequence's "
+                f"{self._image_hw[0]}x{self._image_hw[1]}; call reset() to start a new sequence"
+            )
+
+    @torch.inference_mode()
+    def step(self, image: torch.Tensor) -> FrameResult:
+        """Process the next frame of the sequence.
+
+        Args:
+            image: float tensor [3, H, W] in [0, 1], H and W multiples of 14; any device.
+
+        Returns:
+            FrameResult with float32 CPU tensors.
+
+        Raises:
+            ValueError: a bad frame; the engine's state is unchanged.
+        """
+        self.validate_image(image)
+        height, width = int(image.shape[1]), int(image.shape[2])
+        memory = self._memory
+        starts_sequence = memory.frames == 0
+        memory.begin_frame(self.model_config.tokens_per_frame(height, width))
+        frames = image.to(self.device, torch.float32, non_blocking=True)[None, None]
+        autocast = None if self.dtype == torch.float32 else self.dtype
+        try:
+            predictions = self.model(
+                frames,
+                starts_sequence=starts_sequence,
+                global_kv=memory.global_layers,
+                camera_kv=memory.camera_kv,
+                autocast_dtype=autocast,
+            )
+        except BaseException:
+            # A half-written memory cannot be trusted: start over rather than corrupt
+            # every later frame.
+            logger.error("forward pass failed at frame %d; the memory was reset", memory.frames)
+            self.reset()
+            raise
+        memory.end_frame()
+        self._image_hw = (height, width)
+        pose_enc = predictions.pose_enc[0, 0]
+        extrinsic, intrinsic = pose_encoding_to_extrinsics_intrinsics(pose_enc, (height, width))
+        outputs = (
+            predictions.depth[0, 0],
+            predictions.depth_conf[0, 0],
+            predictions.world_points[0, 0],
+            predictions.world_points_conf[0, 0],
+            pose_enc,
+            extrinsic,
+            intrinsic,
+        )
+        outputs = [x.to("cpu", torch.float32, non_blocking=True) for x in outputs]
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()
+        return FrameResult(memory.frames - 1, *outputs)

@@ -1,0 +1,372 @@
+"""Rolling KV memory: InfiniteVGGT's bounded, diversity-pruned attention caches.
+
+Every global-attention block and every camera-trunk block reads and writes one
+``KVCacheLayer``. Buffers are preallocated and written in place (no per-frame
+concatenation of the whole cache). When a layer holds more tokens than its budget,
+it keeps the anchor tokens plus the candidates whose unit keys are least aligned
+with the candidates' mean unit key (the most diverse ones), per head.
+
+All sequence state lives here, owned by one engine; ``reset()`` starts anew.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+BUDGET_ALLOCATIONS = ("adaptive", "uniform")
+ANCHOR_POLICIES = ("first_frame", "first_n", "none")
+CAMERA_CACHE_MODES = ("reference", "causal")
+
+# Camera-trunk tokens kept per trunk block. Chosen by measurement (README, "Engine and
+# rolling memory"): 16 KB per token and block at release size (fp32 keys + values),
+# so 4 blocks x 4096 tokens = 256 MiB at most, about 1,000 frames of history.
+DEFAULT_CAMERA_CACHE_BUDGET = 4096
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Settings of the rolling memory.
+
+    Args:
+        total_budget: tokens kept over all global-attention layers; None = unbounded
+            (plain StreamVGGT, memory grows with every frame). Reference: 1,200,000.
+        budget_allocation: ``adaptive`` (softmax over the layers' last key-diversity
+            scores, the paper's method) or ``uniform``.
+        budget_temperature: temperature of the adaptive softmax (paper: 0.5).
+        anchor_policy: ``first_frame`` (paper: the first frame is never evicted),
+            ``first_n`` (the first ``anchor_frames`` frames) or ``none``.
+        anchor_frames: frames kept by ``first_n``.
+        camera_cache: ``reference`` (one cache per trunk block, shared by the
+            refinement iterations, as the reference streams) or ``causal`` (one cache
+            per iteration: streaming poses equal the causal batch forward).
+        camera_cache_budget: tokens per camera-trunk block; None = unbounded.
+    """
+
+    total_budget: int | None = 1_200_000
+    budget_allocation: str = "adaptive"
+    budget_temperature: float = 0.5
+    anchor_policy: str = "first_frame"
+    anchor_frames: int = 1
+    camera_cache: str = "reference"
+    camera_cache_budget: int | None = DEFAULT_CAMERA_CACHE_BUDGET
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first invalid setting."""
+        if self.total_budget is not None and (
+            isinstance(self.total_budget, bool)
+            or not isinstance(self.total_budget, int)
+            or self.total_budget <= 0
+        ):
+            raise ValueError(
+                f"total_budget must be a positive number of tokens or None (unbounded), "
+                f"got {self.total_budget!r}"
+            )
+        if self.budget_allocation not in BUDGET_ALLOCATIONS:
+            raise ValueError(
+                f"budget_allocation must be one of {BUDGET_ALLOCATIONS}, "
+                f"got {self.budget_allocation!r}"
+            )
+        if not (
+            isinstance(self.budget_temperature, (int, float))
+            and math.isfinite(self.budget_temperature)
+            and self.budget_temperature > 0
+        ):
+            raise ValueError(
+                f"budget_temperature must be a finite number > 0, got {self.budget_temperature!r}"
+            )
+        if self.anchor_policy not in ANCHOR_POLICIES:
+            raise ValueError(
+                f"anchor_policy must be one of {ANCHOR_POLICIES}, got {self.anchor_policy!r}"
+            )
+        if (
+            isinstance(self.anchor_frames, bool)
+            or not isinstance(self.anchor_frames, int)
+            or self.anchor_frames < 1
+        ):
+            raise ValueError(f"anchor_frames must be an integer >= 1, got {self.anchor_frames!r}")
+        if self.camera_cache not in CAMERA_CACHE_MODES:
+            raise ValueError(
+                f"camera_cache must be one of {CAMERA_CACHE_MODES}, got {self.camera_cache!r}"
+            )
+        if self.camera_cache_budget is not None and (
+            isinstance(self.camera_cache_budget, bool)
+            or not isinstance(self.camera_cache_budget, int)
+            or self.camera_cache_budget <= 0
+        ):
+            raise ValueError(
+                f"camera_cache_budget must be a positive number of tokens or None "
+                f"(unbounded), got {self.camera_cache_budget!r}"
+            )
+
+    def anchor_frame_count(self) -> int:
+        """Frames at the start of a sequence that are never evicted."""
+        return {"first_frame": 1, "first_n": self.anchor_frames, "none": 0}[self.anchor_policy]
+
+    def with_changes(self, **changes) -> MemoryConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown memory settings {sorted(unknown)}; known: {sorted(known)}")
+        return replace(self, **changes)
+
+
+# Settings that may change mid-sequence (they only move budgets).
+LIVE_SETTINGS = ("total_budget", "budget_allocation", "budget_temperature", "camera_cache_budget")
+
+
+def diversity_scores(candidates: torch.Tensor) -> torch.Tensor:
+    """Keys [B, heads, N, D] -> [B, heads, N] alignment of each unit key with the mean
+    unit key of all N candidates (lower = more diverse). Computed in float32."""
+    unit = candidates.float()
+    unit = unit / unit.norm(dim=-1, keepdim=True)
+    mean_unit = unit.mean(dim=2, keepdim=True)
+    return (unit * mean_unit).sum(dim=-1)
+
+
+class KVCacheLayer:
+    """Keys and values of one attention layer, with a token budget and an anchor.
+
+    Args:
+        name: used in warnings and statistics.
+        growth: capacity multiplier when the buffer must grow (amortises reallocation
+            while the cache fills; at steady state the capacity no longer changes).
+    """
+
+    def __init__(self, name: str, growth: float = 1.5) -> None:
+        self.name = name
+        self.growth = growth
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+        self.length = 0
+        self.anchor = 0
+        self.budget: int | None = None
+        self.last_score: float | None = None  # mean diversity score at the last eviction
+        self.evicted_this_frame = False
+
+    def reset(self) -> None:
+        self.keys = self.values = None
+        self.length = self.anchor = 0
+        self.budget = self.last_score = None
+        self.evicted_this_frame = False
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the buffers (capacity, not only the used part)."""
+        if self.keys is None:
+            return 0
+        return self.keys.nbytes + self.values.nbytes
+
+    def _ensure_capacity(self, needed: int, like: torch.Tensor) -> None:
+        capacity = 0 if self.keys is None else self.keys.shape[2]
+        if needed <= capacity and self.keys.dtype == like.dtype:
+            return
+        new_capacity = max(needed, int(capacity * self.growth))
+        if self.budget is not None:
+            # Never hold more than the budget plus one update.
+            new_capacity = max(needed, min(new_capacity, self.budget + like.shape[2]))
+        batch, heads, _, dim = like.shape
+        keys = like.new_empty(batch, heads, new_capacity, dim)
+        values = like.new_empty(batch, heads, new_capacity, dim)
+        if self.length:
+            keys[:, :, : self.length] = self.keys[:, :, : self.length]
+            values[:, :, : self.length] = self.values[:, :, : self.length]
+        self.keys, self.values = keys, values
+
+    def update(
+        self, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append keys/values [B, heads, N, D], evict down to the budget if over it, and
+        return the memory to attend to: ([B, heads, L, D], [B, heads, L, D])."""
+        if self.keys is not None:
+            keys, values = keys.to(self.keys.dtype), values.to(self.values.dtype)
+        start, end = self.length, self.length + keys.shape[2]
+        self._ensure_capacity(end, keys)
+        self.keys[:, :, start:end] = keys
+        self.values[:, :, start:end] = values
+        self.length = end
+        if self.budget is not None and self.length > self.budget:
+            self._evict_to(self.budget)
+        return self.keys[:, :, : self.length], self.values[:, :, : self.length]
+
+    def _evict_to(self, budget: int) -> None:
+        anchor = min(self.anchor, budget)
+        keep = budget - anchor
+        candidates_k = self.keys[:, :, anchor : self.length]
+        candidates_v = self.values[:, :, anchor : self.length]
+        scores = diversity_scores(candidates_k)
+        self.last_score = float(scores.mean())
+        self.evicted_this_frame = True
+        kept = torch.topk(scores, keep, dim=-1, largest=False, sorted=False).indices
+        kept = kept.sort(dim=-1).values.unsqueeze(-1).expand(-1, -1, -1, candidates_k.shape[-1])
+        kept_k = torch.gather(candidates_k, 2, kept)
+        kept_v = torch.gather(candidates_v, 2, kept)
+        self.keys[:, :, anchor:budget] = kept_k
+        self.values[:, :, anchor:budget] = kept_v
+        self.length = budget
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Snapshot of the memory.
+
+    Attributes:
+        frames: frames streamed since the last reset.
+        cached_tokens: tokens held per global-attention layer.
+        layer_budgets: current budget per global layer (None = unbounded).
+        camera_cached_tokens: tokens held per camera-trunk cache.
+        cache_bytes: bytes of all buffers (global + camera).
+    """
+
+    frames: int
+    cached_tokens: tuple[int, ...]
+    layer_budgets: tuple[int | None, ...]
+    camera_cached_tokens: tuple[int, ...]
+    cache_bytes: int
+
+
+class RollingKVMemory:
+    """The engine's whole attention memory for one stream.
+
+    Args:
+        config: rolling-memory settings.
+        num_global_layers: global-attention blocks of the aggregator.
+        camera_trunk_depth: blocks of the camera-head trunk.
+        camera_iterations: refinement iterations of the camera head.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig,
+        num_global_layers: int,
+        camera_trunk_depth: int,
+        camera_iterations: int,
+    ) -> None:
+        self.config = config
+        self._pending: MemoryConfig | None = None
+        self.num_global_layers = num_global_layers
+        self.camera_trunk_depth = camera_trunk_depth
+        self.camera_iterations = camera_iterations
+        self.global_layers = [KVCacheLayer(f"global_blocks.{i}") for i in range(num_global_layers)]
+        self._build_camera_layers()
+        self.frames = 0
+        self.layer_scores = [0.0] * num_global_layers
+        self._clamp_warned: set[str] = set()
+
+    def _build_camera_layers(self) -> None:
+        if self.config.camera_cache == "reference":
+            shared = [KVCacheLayer(f"camera_head.trunk.{b}") for b in range(self.camera_trunk_depth)]
+            self.camera_layers = [shared]
+            self.camera_kv = [shared] * self.camera_iterations
+        else:
+            self.camera_layers = [
+                [KVCacheLayer(f"camera_head.trunk.{b}@iter{i}") for b in range(self.camera_trunk_depth)]
+                for i in range(self.camera_iterations)
+            ]
+            self.camera_kv = self.camera_layers
+
+    def _all_camera_layers(self) -> list[KVCacheLayer]:
+        return [layer for row in self.camera_layers for layer in row]
+
+    def reset(self) -> None:
+        """Forget everything; pending policy changes take effect now."""
+        if self._pending is not None:
+            self.config, self._pending = self._pending, None
+        self._build_camera_layers()
+        for layer in self.global_layers:
+            layer.reset()
+        self.frames = 0
+        self.layer_scores = [0.0] * self.num_global_layers
+
+    def update_config(self, **changes) -> str:
+        """Change settings. Budget settings apply at the next frame; anchor and
+        camera-cache policies at the next reset. Returns a sentence saying which."""
+        current = self._pending or self.config
+        target = current.with_changes(**changes)  # validates
+        live = {k: v for k, v in changes.items() if k in LIVE_SETTINGS}
+        deferred = {k: v for k, v in changes.items() if k not in LIVE_SETTINGS}
+        self.config = self.config.with_changes(**live)
+        if deferred:
+            self._pending = target
+            return (
+                f"{', '.join(sorted(live)) + ' apply at the next frame; ' if live else ''}"
+                f"{', '.join(sorted(deferred))} apply at the next reset"
+            )
+        if self._pending is not None:
+            self._pending = self._pending.with_changes(**live)
+        return f"{', '.join(sorted(live))} apply at the next frame" if live else "no change"
+
+    @property
+    def pending_config(self) -> MemoryConfig | None:
+        return self._pending
+
+    def layer_budgets(self) -> list[int | None]:
+        """Global-layer budgets for the next frame, before clamping to the anchor."""
+        total = self.config.total_budget
+        if total is None:
+            return [None] * self.num_global_layers
+        if self.config.budget_allocation == "uniform":
+            share = torch.full((self.num_global_layers,), 1.0 / self.num_global_layers)
+        else:
+            scores = torch.tensor(self.layer_scores, dtype=torch.float32)
+            share = torch.softmax((1.0 - scores) / self.config.budget_temperature, dim=0)
+        return [int(total * float(p)) for p in share]
+
+    def _clamped(self, layer: KVCacheLayer, budget: int | None, minimum: int) -> int | None:
+        if budget is None or budget >= minimum:
+            return budget
+        if layer.name not in self._clamp_warned:
+            self._clamp_warned.add(layer.name)
+            logger.warning(
+                "budget of %s (%d tokens) cannot hold the anchor plus one frame; "
+                "clamped to %d tokens",
+                layer.name,
+                budget,
+                minimum,
+            )
+        return minimum
+
+    def begin_frame(self, tokens_per_frame: int) -> None:
+        """Set budgets and anchors before a frame's forward pass."""
+        anchor_frames = min(self.frames + 1, self.config.anchor_frame_count())
+        global_anchor = anchor_frames * tokens_per_frame
+        for layer, budget in zip(self.global_layers, self.layer_budgets(), strict=True):
+            layer.anchor = global_anchor
+            layer.budget = self._clamped(layer, budget, global_anchor + tokens_per_frame)
+            layer.evicted_this_frame = False
+        camera_budget = self.config.camera_cache_budget
+        per_frame = self.camera_iterations if self.config.camera_cache == "reference" else 1
+        if camera_budget is not None and self.config.camera_cache == "causal":
+            camera_budget = max(1, camera_budget // self.camera_iterations)
+        for layer in self._all_camera_layers():
+            layer.anchor = anchor_frames * per_frame
+            layer.budget = self._clamped(layer, camera_budget, layer.anchor + per_frame)
+
+    def end_frame(self) -> None:
+        """Record the layers' diversity scores after a completed frame."""
+        for index, layer in enumerate(self.global_layers):
+            if layer.evicted_this_frame and layer.last_score is not None:
+                self.layer_scores[index] = layer.last_score
+        self.frames += 1
+
+    def stats(self) -> MemoryStats:
+        budgets = [layer.budget for layer in self.global_layers]
+        if self.frames == 0:
+            budgets = self.layer_budgets()
+        return MemoryStats(
+            frames=self.frames,
+            cached_tokens=tuple(layer.length for layer in self.global_layers),
+            layer_budgets=tuple(budgets),
+            camera_cached_tokens=tuple(layer.length for layer in self._all_camera_layers()),
+            cache_bytes=sum(
+                layer.nbytes for layer in self.global_layers + self._all_camera_layers()
+            ),
+        )

@@ -1,0 +1,225 @@
+"""Transformer building blocks: attention with an optional KV layer, MLP, 2D RoPE.
+
+Attention never materialises attention weights, so fused kernels (PyTorch SDPA,
+FlashAttention) are used as they are; the rolling memory only needs keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ATTENTION_BACKENDS = ("sdpa", "flash_attn")
+
+
+class KVLayer(Protocol):
+    """One layer's key/value memory (see ``infinitevggt_ros.memory``)."""
+
+    def update(
+        self, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store keys/values [B, heads, N, D]; return everything to attend to."""
+        ...
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    backend: str = "sdpa",
+) -> torch.Tensor:
+    """Softmax attention, q/k/v [B, heads, N, D] -> [B, heads, Nq, D]."""
+    if backend == "flash_attn" and attn_mask is None and q.is_cuda and q.dtype in (
+        torch.float16,
+        torch.bfloat16,
+    ):
+        from flash_attn import flash_attn_func  # optional dependency, CUDA only
+
+        out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return out.transpose(1, 2)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+
+class RotaryEmbedding2D(nn.Module):
+    """2D rotary position embedding: first half of each head rotated by the row,
+    second half by the column position.
+
+    Args:
+        base_frequency: base of the geometric frequency ladder.
+    """
+
+    def __init__(self, base_frequency: float = 100.0) -> None:
+        super().__init__()
+        self.base_frequency = float(base_frequency)
+        # Pure derived cache (depends only on sizes, device and dtype), not sequence state.
+        self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _cos_sin(
+        self, half_dim: int, max_position: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (half_dim, max_position, device, dtype)
+        table = self._tables.get(key)
+        if table is None:
+            exponents = torch.arange(0, half_dim, 2, device=device).float() / half_dim
+            inv_freq = 1.0 / (self.base_frequency**exponents)
+            steps = torch.arange(max_position, device=device, dtype=inv_freq.dtype)
+            angles = torch.outer(steps, inv_freq).to(dtype)
+            angles = torch.cat((angles, angles), dim=-1)
+            table = (angles.cos().to(dtype), angles.sin().to(dtype))
+            self._tables[key] = table
+        return table
+
+    @staticmethod
+    def _rotate_1d(
+        x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> torch.Tensor:
+        cos_p = F.embedding(positions, cos)[:, None]
+        sin_p = F.embedding(positions, sin)[:, None]
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos_p + rotated * sin_p
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """x [B, heads, N, D], positions [B, N, 2] (row, col) int64 -> [B, heads, N, D]."""
+        half_dim = x.shape[-1] // 2
+        # Round the table size up so a handful of tables serves every input size.
+        max_position = 64 * math.ceil((int(positions.max()) + 1) / 64)
+        cos, sin = self._cos_sin(half_dim, max_position, x.device, x.dtype)
+        rows, cols = x.chunk(2, dim=-1)
+        return torch.cat(
+            (
+                self._rotate_1d(rows, positions[..., 0], cos, sin),
+                self._rotate_1d(cols, positions[..., 1], cos, sin),
+            ),
+            dim=-1,
+        )
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with optional qk-LayerNorm, RoPE and a KV layer.
+
+    Args:
+        dim: token width.
+        num_heads: number of heads (``dim`` divisible by it).
+        qk_norm: LayerNorm over each head's queries and keys.
+        rope: rotary embedding applied to queries and keys, or None.
+        norm_eps: epsilon of the qk LayerNorms.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qk_norm: bool = False,
+        rope: RotaryEmbedding2D | None = None,
+        norm_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=True)
+        self.q_norm = nn.LayerNorm(self.head_dim, eps=norm_eps) if qk_norm else nn.Identity()
+        self.k_norm = nn.LayerNorm(self.head_dim, eps=norm_eps) if qk_norm else nn.Identity()
+        self.proj = nn.Linear(dim, dim, bias=True)
+        self.rope = rope
+        self.backend = "sdpa"
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        kv_layer: KVLayer | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x [B, N, C] -> [B, N, C]. With ``kv_layer`` the tokens also attend to (and
+        are stored in) that memory; cached keys are post-norm and post-RoPE."""
+        batch, tokens, width = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope is not None and positions is not None:
+            q, k = self.rope(q, positions), self.rope(k, positions)
+        if kv_layer is not None:
+            k, v = kv_layer.update(k, v)
+            q = q.to(k.dtype)
+        out = attend(q, k, v, attn_mask=attn_mask, backend=self.backend)
+        return self.proj(out.transpose(1, 2).reshape(batch, tokens, width))
+
+
+class Mlp(nn.Module):
+    """Two linear layers with GELU in between.
+
+    Args:
+        in_features: input width.
+        hidden_features: hidden width.
+        out_features: output width (default: ``in_features``).
+    """
+
+    def __init__(
+        self, in_features: int, hidden_features: int, out_features: int | None = None
+    ) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_features, out_features or in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class LayerScale(nn.Module):
+    """Per-channel learned scale of a residual branch."""
+
+    def __init__(self, dim: int, init_values: float) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with LayerScale on both residual branches.
+
+    Args:
+        dim: token width.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width relative to ``dim``.
+        init_values: LayerScale initial value.
+        qk_norm: LayerNorm on queries and keys.
+        rope: rotary embedding or None.
+        norm_eps: epsilon of every LayerNorm in the block (DINOv2 uses 1e-6).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        init_values: float = 0.01,
+        qk_norm: bool = False,
+        rope: RotaryEmbedding2D | None = None,
+        norm_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qk_norm=qk_norm, rope=rope, norm_eps=norm_eps)
+        self.ls1 = LayerScale(dim, init_values)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.ls2 = LayerScale(dim, init_values)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        kv_layer: KVLayer | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x), positions, kv_layer, attn_mask))
+        return x + self.ls2(self.mlp(self.norm2(x)))

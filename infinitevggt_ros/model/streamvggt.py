@@ -1,0 +1,164 @@
+"""StreamVGGT: the causal visual-geometry transformer that InfiniteVGGT runs.
+
+Paper credits: VGGT (Wang et al., CVPR 2025), StreamVGGT (Zhuo et al., 2025),
+InfiniteVGGT (rolling memory). This module only composes the parts; all sequence
+state (KV memory) is passed in by the caller (``infinitevggt_ros.engine``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .aggregator import Aggregator
+from .blocks import ATTENTION_BACKENDS, Attention, KVLayer
+from .checkpoint import load_weights
+from .config import PRESETS, ModelConfig
+
+
+def resolve_config(config: ModelConfig | Mapping[str, Any] | str | None) -> ModelConfig:
+    """A ModelConfig from itself, a dict of the ``tiny_config.json`` schema (or that
+    whole file's content, with its ``config`` key), a preset name, or None (release)."""
+    if config is None:
+        return ModelConfig()
+    if isinstance(config, ModelConfig):
+        return config
+    if isinstance(config, str):
+        if config not in PRESETS:
+            raise ValueError(f"unknown model preset {config!r}; known: {sorted(PRESETS)}")
+        return PRESETS[config]
+    if isinstance(config, Mapping):
+        if "config" in config and isinstance(config["config"], Mapping):
+            config = config["config"]
+        return ModelConfig.from_dict(dict(config))
+    raise TypeError(f"config must be a ModelConfig, dict, preset name or None, not {type(config)}")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Model outputs for S frames.
+
+    Attributes:
+        depth: [B, S, H, W] depth along the camera z axis.
+        depth_conf: [B, S, H, W].
+        world_points: [B, S, H, W, 3] in the first camera's frame.
+        world_points_conf: [B, S, H, W].
+        pose_enc: [B, S, 9] absT_quaR_FoV pose encoding.
+    """
+
+    depth: torch.Tensor
+    depth_conf: torch.Tensor
+    world_points: torch.Tensor
+    world_points_conf: torch.Tensor
+    pose_enc: torch.Tensor
+
+
+class StreamVGGT(nn.Module):
+    """Aggregator + camera head + depth head + point head.
+
+    Args:
+        config: architecture; ``ModelConfig()`` is the release model.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        from .heads import CameraHead, DPTHead  # local import keeps module order top-down
+
+        self.config = config or ModelConfig()
+        self.aggregator = Aggregator(self.config)
+        self.camera_head = CameraHead(self.config.camera_head)
+        self.depth_head = DPTHead(
+            self.config.dpt_head, self.config.depth_head, self.config.patch_size
+        )
+        self.point_head = DPTHead(
+            self.config.dpt_head, self.config.point_head, self.config.patch_size
+        )
+        self._kept_layers = sorted(
+            set(self.config.dpt_head.intermediate_layer_idx) | {self.config.aggregator.depth - 1}
+        )
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, config: ModelConfig | Mapping[str, Any] | str | None = None
+    ) -> StreamVGGT:
+        """Build the model and load a checkpoint strictly (CPU, memory-mapped).
+
+        Raises:
+            CheckpointError: missing/corrupt file or names/shapes that do not match.
+        """
+        config = resolve_config(config)
+        with torch.device("meta"):
+            model = cls(config)
+        load_weights(model, path, assign=True)
+        model.aggregator.init_constants("cpu")
+        return model.eval()
+
+    @classmethod
+    def from_random_weights(
+        cls, config: ModelConfig | Mapping[str, Any] | str | None = None, seed: int = 0
+    ) -> StreamVGGT:
+        """Seeded random weights, for tests, demos and speed measurements only: the
+        predicted geometry is meaningless."""
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            model = cls(resolve_config(config))
+            for name, param in model.named_parameters():
+                if name.endswith(("cls_token", "pos_embed", "register_tokens", "camera_token",
+                                  "register_token", "empty_pose_tokens", "mask_token")):
+                    nn.init.trunc_normal_(param, std=0.02)
+        finally:
+            torch.random.set_rng_state(generator_state)
+        return model.eval()
+
+    def set_attention_backend(self, backend: str) -> None:
+        """``sdpa`` (default, any device) or ``flash_attn`` (CUDA, fp16/bf16)."""
+        if backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}")
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.backend = backend
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        starts_sequence: bool = True,
+        global_kv: Sequence[KVLayer] | None = None,
+        camera_kv: Sequence[Sequence[KVLayer]] | None = None,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> Predictions:
+        """Predict geometry for S consecutive frames of one sequence.
+
+        Args:
+            images: [B, S, 3, H, W] in [0, 1]; H, W multiples of the patch size.
+            starts_sequence: the first frame here is the sequence's first frame.
+            global_kv: streaming memory of the global blocks (one layer each); None for a
+                causal batch over the S frames.
+            camera_kv: streaming memory of the camera trunk, ``[iteration][block]``.
+            autocast_dtype: run the aggregator under autocast to this dtype (the heads
+                always run in float32, as in the reference).
+        """
+        height, width = images.shape[-2:]
+        device_type = images.device.type
+        with torch.autocast(
+            device_type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
+            layers = self.aggregator(images, starts_sequence, global_kv, self._kept_layers)
+        with torch.autocast(device_type, enabled=False):
+            layers = [None if x is None else x.float() for x in layers]
+            pose_enc = self.camera_head(layers[-1][:, :, 0], camera_kv)
+            patch_start = self.aggregator.num_special
+            depth, depth_conf = self.depth_head(layers, (height, width), patch_start)
+            points, points_conf = self.point_head(layers, (height, width), patch_start)
+        return Predictions(
+            depth=depth[..., 0],
+            depth_conf=depth_conf,
+            world_points=points,
+            world_points_conf=points_conf,
+            pose_enc=pose_enc,
+        )
