@@ -1,0 +1,358 @@
+"""Camera image -> model input, and model outputs -> camera pixels (ROS-free).
+
+The model takes RGB images whose sides are multiples of the patch size (14 px). A camera
+image is resized (Pillow, bicubic) and then either centre-cropped or padded:
+
+- ``"crop"`` (the reference's preprocessing): width becomes ``target_width`` (518), height keeps
+  the aspect ratio rounded to a multiple of 14; if that height exceeds ``target_width`` it is
+  centre-cropped to ``target_width``. A 640x480 camera gives a 518x392 model input; a 480x640
+  portrait camera gives 518x518, losing the top and bottom rows.
+- ``"pad"``: the longer side becomes ``target_width``, the shorter side keeps the aspect ratio
+  rounded to a multiple of 14, and the image is padded to ``target_width`` x ``target_width``
+  with white (1.0), centred. Nothing is lost.
+
+Rounding to a multiple of 14 changes the aspect ratio slightly, so the horizontal and vertical
+scale factors differ; every mapping below uses both.
+
+Pixel coordinates: pixel centres sit at integer coordinates (u = 0 .. W-1, v = 0 .. H-1), the
+convention of :mod:`infinitevggt_ros.geometry`. Pillow resizes pixel areas (pixel u covers
+``[u - 0.5, u + 0.5]``), so a resize by ``s`` moves a pixel centre u to ``s (u + 0.5) - 0.5``;
+a crop or pad then shifts it by the offset in model pixels. The intrinsics mappings use the same
+rule, so they agree with where image content really lands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+PreprocessMode = Literal["crop", "pad"]
+PREPROCESS_MODES: tuple[str, ...] = ("crop", "pad")
+PATCH_SIZE_PX = 14
+DEFAULT_MODEL_WIDTH_PX = 518
+PAD_VALUE = 1.0
+
+__all__ = [
+    "DEFAULT_MODEL_WIDTH_PX",
+    "ImageMapping",
+    "PATCH_SIZE_PX",
+    "PREPROCESS_MODES",
+    "PreparedImage",
+    "plan_image_mapping",
+    "prepare_image",
+    "resize_to_camera",
+    "validate_model_width",
+]
+
+
+@dataclass(frozen=True)
+class ImageMapping:
+    """How camera pixels relate to model-input pixels (same for every frame of one camera).
+
+    Attributes:
+        camera_hw: (H, W) of the camera image in pixels.
+        resized_hw: (h, w) of the camera image after resizing, before crop or pad.
+        model_hw: (h, w) of the model input (multiples of the patch size).
+        offset_xy_px: (x, y) position of the resized image's top-left corner in the model input:
+            negative when rows/columns were cropped away, positive when padding was added.
+        mode: ``"crop"`` or ``"pad"``.
+    """
+
+    camera_hw: tuple[int, int]
+    resized_hw: tuple[int, int]
+    model_hw: tuple[int, int]
+    offset_xy_px: tuple[int, int]
+    mode: str
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        """(sx, sy): model pixels per camera pixel along x and y (they differ slightly)."""
+        return (
+            self.resized_hw[1] / self.camera_hw[1],
+            self.resized_hw[0] / self.camera_hw[0],
+        )
+
+    def camera_pixel_to_model(self, u, v):
+        """Camera pixel coordinates -> model-input pixel coordinates.
+
+        Args:
+            u, v: floats or arrays (any broadcastable shapes) of camera pixel coordinates.
+
+        Returns:
+            (u_model, v_model), possibly outside the model image where the crop removed pixels.
+        """
+        sx, sy = self.scale_xy
+        ox, oy = self.offset_xy_px
+        return sx * (u + 0.5) - 0.5 + ox, sy * (v + 0.5) - 0.5 + oy
+
+    def model_pixel_to_camera(self, u_model, v_model):
+        """Inverse of :meth:`camera_pixel_to_model` (padding maps outside the camera image)."""
+        sx, sy = self.scale_xy
+        ox, oy = self.offset_xy_px
+        return (u_model + 0.5 - ox) / sx - 0.5, (v_model + 0.5 - oy) / sy - 0.5
+
+    def camera_to_model_intrinsics(self, intrinsic_camera):
+        """Intrinsics of the camera image -> intrinsics of the model input.
+
+        Args:
+            intrinsic_camera: [..., 3, 3] pinhole intrinsics (numpy or torch) in camera pixels.
+
+        Returns:
+            [..., 3, 3] intrinsics in model pixels, same type as the input.
+        """
+        sx, sy = self.scale_xy
+        ox, oy = self.offset_xy_px
+        k = _copy_intrinsics(intrinsic_camera)
+        k[..., 0, :] *= sx  # fx, skew, cx all scale with x
+        k[..., 1, :] *= sy
+        # Half-pixel terms: a pixel centre u maps to sx (u + 0.5) - 0.5.
+        k[..., 0, 2] += 0.5 * sx - 0.5 + ox
+        k[..., 1, 2] += 0.5 * sy - 0.5 + oy
+        return k
+
+    def model_to_camera_intrinsics(self, intrinsic_model):
+        """Intrinsics in model pixels (e.g. ``FrameResult.intrinsic``) -> camera pixels.
+
+        Args:
+            intrinsic_model: [..., 3, 3] pinhole intrinsics (numpy or torch) in model pixels.
+
+        Returns:
+            [..., 3, 3] intrinsics of the camera image, same type as the input.
+        """
+        sx, sy = self.scale_xy
+        ox, oy = self.offset_xy_px
+        k = _copy_intrinsics(intrinsic_model)
+        k[..., 0, 2] -= 0.5 * sx - 0.5 + ox
+        k[..., 1, 2] -= 0.5 * sy - 0.5 + oy
+        k[..., 0, :] /= sx
+        k[..., 1, :] /= sy
+        return k
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedImage(ImageMapping):
+    """A model input and its mapping back to the camera image.
+
+    Attributes:
+        tensor: [3, h, w] float32 RGB in [0, 1] (CPU), h and w multiples of the patch size;
+            ready for ``StreamEngine.step``.
+    """
+
+    tensor: torch.Tensor
+
+
+def validate_model_width(target_width: int, patch_size: int = PATCH_SIZE_PX) -> int:
+    """Checks a model input width (the node's ``model_width``) and returns it as an int."""
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)):
+        raise ValueError(f"patch_size must be an integer, got {patch_size!r}")
+    if patch_size <= 0:
+        raise ValueError(f"patch_size must be positive, got {patch_size}")
+    if isinstance(target_width, bool) or not isinstance(target_width, (int, np.integer)):
+        raise ValueError(f"model width must be an integer number of pixels, got {target_width!r}")
+    if target_width <= 0 or target_width % patch_size != 0:
+        raise ValueError(
+            f"model width must be a positive multiple of the patch size {patch_size} "
+            f"(e.g. {DEFAULT_MODEL_WIDTH_PX}), got {target_width}"
+        )
+    return int(target_width)
+
+
+def _round_to_patches(length: float, patch_size: int) -> int:
+    # Python's round (ties to even), as the reference; at least one patch so that very
+    # elongated images still give a valid input instead of a zero-sized one.
+    return max(patch_size, round(length / patch_size) * patch_size)
+
+
+def plan_image_mapping(
+    camera_hw: tuple[int, int],
+    target_width: int = DEFAULT_MODEL_WIDTH_PX,
+    mode: str = "crop",
+    patch_size: int = PATCH_SIZE_PX,
+) -> ImageMapping:
+    """Computes the resize and crop/pad for a camera size, without touching pixels.
+
+    Args:
+        camera_hw: (H, W) of the camera image, positive.
+        target_width: model input width in pixels (a positive multiple of ``patch_size``).
+        mode: ``"crop"`` or ``"pad"`` (see the module docstring).
+        patch_size: the model's patch size in pixels.
+
+    Returns:
+        The :class:`ImageMapping`.
+    """
+    target_width = validate_model_width(target_width, patch_size)
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"preprocess mode must be one of {PREPROCESS_MODES}, got {mode!r}")
+    height, width = (int(v) for v in camera_hw)
+    if height <= 0 or width <= 0:
+        raise ValueError(f"camera image size must be positive, got {height}x{width} (HxW)")
+
+    if mode == "crop":
+        resized_w = target_width
+        resized_h = _round_to_patches(height * (resized_w / width), patch_size)
+        model_h = min(resized_h, target_width)
+        offset = (0, -((resized_h - model_h) // 2))
+        model_hw = (model_h, target_width)
+    else:
+        if width >= height:
+            resized_w = target_width
+            resized_h = _round_to_patches(height * (resized_w / width), patch_size)
+        else:
+            resized_h = target_width
+            resized_w = _round_to_patches(width * (resized_h / height), patch_size)
+        offset = ((target_width - resized_w) // 2, (target_width - resized_h) // 2)
+        model_hw = (target_width, target_width)
+    return ImageMapping(
+        camera_hw=(height, width),
+        resized_hw=(resized_h, resized_w),
+        model_hw=model_hw,
+        offset_xy_px=offset,
+        mode=mode,
+    )
+
+
+def _validate_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f"image must be a numpy array [H, W, 3] uint8, got {type(rgb).__name__}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(
+            f"image must be RGB with shape [H, W, 3], got shape {list(rgb.shape)} "
+            "(convert grayscale/RGBA/BGR to RGB first)"
+        )
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 RGB (0-255), got dtype {rgb.dtype}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"image is empty: {rgb.shape[0]}x{rgb.shape[1]} (HxW)")
+
+
+def prepare_image(
+    rgb: np.ndarray,
+    target_width: int = DEFAULT_MODEL_WIDTH_PX,
+    mode: str = "crop",
+    patch_size: int = PATCH_SIZE_PX,
+) -> PreparedImage:
+    """Turns a camera image into a model input.
+
+    Args:
+        rgb: [H, W, 3] uint8 RGB image.
+        target_width: model input width in pixels (a positive multiple of ``patch_size``).
+        mode: ``"crop"`` (the reference) or ``"pad"``; see the module docstring.
+        patch_size: the model's patch size in pixels.
+
+    Returns:
+        :class:`PreparedImage` with ``tensor`` [3, h, w] float32 in [0, 1] and the mapping.
+
+    Raises:
+        ValueError: if the image is not a non-empty [H, W, 3] uint8 array, or the width or
+            mode is invalid; the message says what was expected.
+    """
+    _validate_rgb(rgb)
+    mapping = plan_image_mapping(rgb.shape[:2], target_width, mode, patch_size)
+    resized_h, resized_w = mapping.resized_hw
+    resized = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").resize(
+        (resized_w, resized_h), Image.Resampling.BICUBIC
+    )
+    resized_tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0)
+    resized_tensor = resized_tensor.permute(2, 0, 1)  # [3, h, w]
+
+    model_h, model_w = mapping.model_hw
+    ox, oy = mapping.offset_xy_px
+    if mapping.mode == "crop":
+        tensor = resized_tensor[:, -oy : -oy + model_h, :]
+    else:
+        tensor = torch.full((3, model_h, model_w), PAD_VALUE, dtype=torch.float32)
+        tensor[:, oy : oy + resized_h, ox : ox + resized_w] = resized_tensor
+    return PreparedImage(
+        camera_hw=mapping.camera_hw,
+        resized_hw=mapping.resized_hw,
+        model_hw=mapping.model_hw,
+        offset_xy_px=mapping.offset_xy_px,
+        mode=mapping.mode,
+        tensor=tensor.contiguous(),
+    )
+
+
+def resize_to_camera(
+    model_map, mapping: ImageMapping, interpolation: str = "nearest"
+) -> np.ndarray:
+    """Maps a model-resolution map (depth, confidence, points) back to camera resolution.
+
+    Camera pixels whose model position was cropped away get NaN; padding is dropped.
+
+    Args:
+        model_map: [h, w] or [h, w, C] numpy array or CPU tensor at the model input size.
+        mapping: the :class:`ImageMapping` (or :class:`PreparedImage`) of the frame.
+        interpolation: ``"nearest"`` (keeps values as they are, good for depth edges) or
+            ``"bilinear"``.
+
+    Returns:
+        [H, W] or [H, W, C] float numpy array at camera resolution (float input keeps its
+        dtype, other dtypes become float32 so that NaN can be stored).
+    """
+    if isinstance(model_map, torch.Tensor):
+        model_map = model_map.detach().cpu().numpy()
+    if not isinstance(model_map, np.ndarray):
+        raise ValueError(f"model_map must be a numpy array or tensor, got {type(model_map)}")
+    if model_map.ndim not in (2, 3) or tuple(model_map.shape[:2]) != tuple(mapping.model_hw):
+        raise ValueError(
+            f"model_map must have shape [h, w] or [h, w, C] with (h, w) = {mapping.model_hw}, "
+            f"got {list(model_map.shape)}"
+        )
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+    if not np.issubdtype(model_map.dtype, np.floating):
+        model_map = model_map.astype(np.float32)
+
+    camera_h, camera_w = mapping.camera_hw
+    model_h, model_w = mapping.model_hw
+    u_model, v_model = mapping.camera_pixel_to_model(
+        np.arange(camera_w, dtype=np.float64), np.arange(camera_h, dtype=np.float64)
+    )
+    # A model pixel covers [i - 0.5, i + 0.5]; positions outside the model image were cropped.
+    col_inside = (u_model >= -0.5) & (u_model <= model_w - 0.5)
+    row_inside = (v_model >= -0.5) & (v_model <= model_h - 0.5)
+
+    if interpolation == "nearest":
+        cols = np.clip(np.floor(u_model + 0.5).astype(np.int64), 0, model_w - 1)
+        rows = np.clip(np.floor(v_model + 0.5).astype(np.int64), 0, model_h - 1)
+        result = model_map[rows[:, None], cols[None, :]]
+    else:
+        u_clamped = np.clip(u_model, 0.0, model_w - 1)
+        v_clamped = np.clip(v_model, 0.0, model_h - 1)
+        c0 = np.floor(u_clamped).astype(np.int64)
+        r0 = np.floor(v_clamped).astype(np.int64)
+        c1 = np.minimum(c0 + 1, model_w - 1)
+        r1 = np.minimum(r0 + 1, model_h - 1)
+        channel_dims = [1] * (model_map.ndim - 2)
+        wu = (u_clamped - c0).astype(model_map.dtype).reshape(1, -1, *channel_dims)
+        wv = (v_clamped - r0).astype(model_map.dtype).reshape(-1, 1, *channel_dims)
+        top = model_map[r0][:, c0] * (1 - wu) + model_map[r0][:, c1] * wu
+        bottom = model_map[r1][:, c0] * (1 - wu) + model_map[r1][:, c1] * wu
+        result = top * (1 - wv) + bottom * wv
+
+    result = np.array(result, dtype=model_map.dtype, copy=True)
+    result[~row_inside] = np.nan
+    result[:, ~col_inside] = np.nan
+    return result
+
+
+def _copy_intrinsics(intrinsic):
+    if isinstance(intrinsic, torch.Tensor):
+        k = intrinsic.clone()
+        if not k.is_floating_point():
+            k = k.to(torch.float64)
+    elif isinstance(intrinsic, np.ndarray):
+        floating = np.issubdtype(intrinsic.dtype, np.floating)
+        k = intrinsic.astype(intrinsic.dtype if floating else np.float64, copy=True)
+    else:
+        raise ValueError(f"intrinsics must be a numpy array or tensor, got {type(intrinsic)}")
+    if k.ndim < 2 or tuple(k.shape[-2:]) != (3, 3):
+        raise ValueError(f"intrinsics must have shape [..., 3, 3], got {list(k.shape)}")
+    return k
