@@ -498,8 +498,9 @@ def icp_point_to_point(
     transform = init or Sim3.identity()
     tree = cKDTree(target)
     prev_rmse = np.inf
-    rmse, fraction, it = np.inf, 0.0, 0
-    for it in range(1, max_iterations + 1):
+    rmse, fraction, iterations = np.inf, 0.0, 0
+    for iteration in range(1, max_iterations + 1):
+        iterations = iteration
         moved = transform.apply_points(source)
         dist, idx = tree.query(moved, distance_upper_bound=max_correspondence_distance)
         inliers = np.isfinite(dist)
@@ -513,7 +514,7 @@ def icp_point_to_point(
         if abs(prev_rmse - rmse) < tolerance:
             break
         prev_rmse = rmse
-    return IcpResult(transform, it, rmse, fraction)
+    return IcpResult(transform, iterations, rmse, fraction)
 
 
 def unproject_depth_map(
