@@ -348,6 +348,26 @@ class OutputFrames:
         T_cam_base = np.asarray(invert_se3(T_base_cam))
         return cls(odom_frame, base_frame, camera_frame, T_base_cam, T_cam_base)
 
+    def anchored(self, T_optworld_first: np.ndarray) -> OutputFrames:
+        """The same frames with the world origin moved to the first camera pose.
+
+        The model's world is meant to be the first camera's frame, but its first predicted
+        pose is not exactly the identity; anchoring makes the first published pose exactly the
+        fixed frame's origin (REP-105: odometry starts at the robot).
+
+        Args:
+            T_optworld_first: [4, 4] first camera pose of the sequence in the model world,
+                translation already scaled (:func:`camera_pose_from_extrinsic`).
+        """
+        T_first_optworld = np.asarray(invert_se3(np.asarray(T_optworld_first, dtype=np.float64)))
+        return OutputFrames(
+            self.fixed_frame,
+            self.child_frame,
+            self.camera_frame,
+            self.T_fixed_optworld @ to_homogeneous(T_first_optworld),
+            self.T_cam_child,
+        )
+
 
 def transform_from_xyz_quaternion(values: np.ndarray) -> np.ndarray:
     """[x, y, z, qx, qy, qz, qw] -> [4, 4] (the quaternion is normalised)."""

@@ -376,3 +376,18 @@ def test_poses_only_when_dense_skipped():
 def test_model_input_rgb_rounds():
     tensor = torch.tensor([[[0.0, 1.0]], [[0.5, 0.2]], [[1.0, 0.0]]])
     np.testing.assert_array_equal(convert.model_input_rgb(tensor), [[[0, 128, 255], [255, 51, 0]]])
+
+
+def test_anchored_frames_start_at_the_origin():
+    frames = OutputFrames.world_to_camera("world", "cam")
+    first = convert.camera_pose_from_extrinsic(extrinsic_of_camera_at([1.0, 2.0, 3.0]), 2.0)
+    anchored = frames.anchored(first)
+    np.testing.assert_allclose(
+        convert.child_pose(first, anchored)[:3, 3], [0.0, 0.0, 0.0], atol=1e-12
+    )
+    later = convert.camera_pose_from_extrinsic(extrinsic_of_camera_at([1.0, 2.0, 4.0]), 2.0)
+    # 1 further along optical z, scaled by 2: 2 forward in ROS axes.
+    np.testing.assert_allclose(convert.child_pose(later, anchored)[:3, 3], [2.0, 0, 0], atol=1e-12)
+    # Points move with the poses: the first camera's optical centre maps to the origin.
+    origin = convert.transform_points(anchored.T_fixed_optworld, first[None, :3, 3])
+    np.testing.assert_allclose(origin, [[0, 0, 0]], atol=1e-6)
