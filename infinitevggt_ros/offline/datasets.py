@@ -537,7 +537,7 @@ class Long3DSequence(ImageFolderSequence):
 # --------------------------------------------------------------------------- rosbag2
 
 
-def _open_reader(path: Path):
+def open_bag_reader(path: Path):
     from rosbags.rosbag2 import Reader
     from rosbags.rosbag2.errors import ReaderError
 
@@ -610,7 +610,7 @@ class RosbagSequence(Sequence):
         self._frame_id: str | None = None
 
     def _scan_topics(self) -> dict[str, TopicInfo]:
-        reader = _open_reader(self.path)
+        reader = open_bag_reader(self.path)
         try:
             infos = {}
             for conn in reader.connections:
@@ -632,7 +632,7 @@ class RosbagSequence(Sequence):
         return self.topics[self.topic].count
 
     def _iter_messages(self, topics: list[str]):
-        reader = _open_reader(self.path)
+        reader = open_bag_reader(self.path)
         try:
             conns = [c for c in reader.connections if c.topic in topics]
             for conn, bag_time_ns, raw in reader.messages(connections=conns):

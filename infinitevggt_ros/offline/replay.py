@@ -1,0 +1,704 @@
+"""Offline replay: a recorded sequence through the same engine and message code as the node.
+
+    infinitevggt-replay input.mcap -o out/ --checkpoint checkpoints.pth
+    ros2 run infinitevggt_ros replay input_bag/ -o out/ --random-weights tiny
+
+Every frame is processed in order (no drops) and the run is deterministic. The output
+folder holds:
+
+- ``replay_bag/``: rosbag2 (mcap) with the node's topics (``/<node>/points``, ``depth``,
+  ``depth/camera_info``, ``confidence``, ``odometry``, ``path``) and ``/tf``, built by
+  ``ros.convert.build_frame_messages`` and serialised with ``rclpy.serialization`` (no
+  ``rclpy.init``); ``path`` carries transient-local QoS metadata so ``ros2 bag play``
+  republishes it as the node does;
+- ``trajectory.txt``: camera poses (TUM format) in the published world frame;
+- ``fused_cloud.ply``: confidence-filtered points of all frames, voxel down-sampled;
+- ``summary.json``: frames, ms per frame (p50/p95), peak memory, cache statistics, the
+  image mapping (for evaluation) and the options used;
+- ``plots/``: trajectory top view, latency and cache/memory over frames, depth strip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infinitevggt_ros.offline.datasets import (
+    DatasetError,
+    Sequence,
+    open_sequence,
+    write_tum_trajectory,
+)
+
+logger = logging.getLogger(__name__)
+
+BAG_DIRNAME = "replay_bag"
+TRAJECTORY_FILENAME = "trajectory.txt"
+PLY_FILENAME = "fused_cloud.ply"
+SUMMARY_FILENAME = "summary.json"
+PLOTS_DIRNAME = "plots"
+DEFAULT_NODE_NAME = "infinitevggt"
+STRIP_FRAMES = 4  # frames shown in the depth/confidence strip
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Everything a replay needs besides the input; defaults equal the node's parameters."""
+
+    checkpoint: str = ""
+    random_weights: str = ""  # "", "tiny" or "release"
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    model_width: int = 518
+    preprocess_mode: str = "crop"
+    memory: dict[str, Any] = field(default_factory=dict)  # MemoryConfig keyword arguments
+    points_source: str = "depth"
+    conf_threshold: float = 1.5
+    max_points: int = 200_000
+    voxel_size: float = 0.0
+    pixel_stride: int = 2
+    depth_resolution: str = "model"
+    scale: float = 1.0
+    world_frame: str = "world"
+    camera_frame: str = ""  # "" = the images' frame_id ("camera" for folders)
+    node_name: str = DEFAULT_NODE_NAME
+    max_path_length: int = 10_000
+    topic: str | None = None
+    every_n: int = 1
+    max_frames: int | None = None
+    ply_voxel_size: float = 0.0  # 0 = 1% of the first frame's median depth
+    write_bag: bool = True
+    write_plots: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """Per-frame measurements."""
+
+    index: int
+    timestamp_ns: int
+    latency_ms: float
+    cached_tokens: int  # sum over global layers
+    camera_cached_tokens: int
+    cache_bytes: int
+    rss_bytes: int | None
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    source: str
+    source_kind: str
+    topic: str | None
+    frames: int
+    model: str
+    geometry_meaningful: bool
+    device: str
+    dtype: str
+    camera_hw: tuple[int, int]
+    model_hw: tuple[int, int]
+    image_mapping: dict[str, Any]
+    ms_per_frame_p50: float
+    ms_per_frame_p95: float
+    ms_per_frame_mean: float
+    wall_time_s: float
+    frames_per_s: float
+    peak_rss_mb: float
+    peak_cuda_mb: float | None
+    cache: dict[str, Any]
+    memory_config: dict[str, Any]
+    ply_points: int
+    ply_voxel_size: float
+    outputs: dict[str, str]
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    output_dir: Path
+    summary: ReplaySummary
+    records: list[FrameRecord]
+    timestamps_ns: np.ndarray  # [N]
+    T_world_cam: np.ndarray  # [N, 4, 4] published camera poses
+    bag_path: Path | None
+    trajectory_path: Path
+    ply_path: Path
+    summary_path: Path
+    plot_paths: list[Path]
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    if dtype == "auto":
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    return dtype
+
+
+def build_engine(options: ReplayOptions):
+    """StreamEngine from a checkpoint or random weights (exactly one must be given)."""
+    from infinitevggt_ros.engine import StreamEngine
+    from infinitevggt_ros.memory import MemoryConfig
+
+    if bool(options.checkpoint) == bool(options.random_weights):
+        raise ValueError(
+            "give either --checkpoint PATH (the StreamVGGT release checkpoints.pth) or "
+            "--random-weights tiny|release (demos and tests: meaningless geometry)"
+        )
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    memory = MemoryConfig(**options.memory)
+    if options.checkpoint:
+        return StreamEngine.from_checkpoint(
+            options.checkpoint, device=device, dtype=dtype, memory=memory
+        )
+    logger.warning(
+        "random %s weights: the predicted geometry is meaningless (use --checkpoint for the "
+        "real model)",
+        options.random_weights,
+    )
+    return StreamEngine.from_random_weights(
+        options.random_weights, seed=options.seed, device=device, dtype=dtype, memory=memory
+    )
+
+
+# --------------------------------------------------------------------------- bag output
+
+
+class ReplayBagWriter:
+    """Writes the node's messages into an mcap rosbag2 with rosbags.
+
+    Messages come from ``ros.convert`` as rclpy objects and are serialised with
+    ``rclpy.serialization.serialize_message``; /tf is wrapped in tf2_msgs/TFMessage
+    through the rosbags typestore, since tf2_msgs may not be installed.
+    """
+
+    def __init__(self, path: Path, node_name: str) -> None:
+        from rosbags.interfaces import (
+            Qos,
+            QosDurability,
+            QosHistory,
+            QosLiveliness,
+            QosReliability,
+            QosTime,
+        )
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+
+        self.typestore = get_typestore(Stores.ROS2_KILTED)
+        self.path = path
+        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        zero = QosTime(0, 0)  # 0 = unspecified: the rmw default (infinite)
+
+        def qos(durability, depth: int) -> Qos:
+            return Qos(
+                QosHistory.KEEP_LAST, depth, QosReliability.RELIABLE, durability, zero, zero,
+                QosLiveliness.AUTOMATIC, zero, False,
+            )  # fmt: skip
+
+        volatile = [qos(QosDurability.VOLATILE, 10)]
+        latched = [qos(QosDurability.TRANSIENT_LOCAL, 1)]
+        ns = f"/{node_name.strip('/')}"
+        topics = {
+            "points": (f"{ns}/points", "sensor_msgs/msg/PointCloud2", volatile),
+            "depth": (f"{ns}/depth", "sensor_msgs/msg/Image", volatile),
+            "depth_info": (f"{ns}/depth/camera_info", "sensor_msgs/msg/CameraInfo", volatile),
+            "confidence": (f"{ns}/confidence", "sensor_msgs/msg/Image", volatile),
+            "odometry": (f"{ns}/odometry", "nav_msgs/msg/Odometry", volatile),
+            "path": (f"{ns}/path", "nav_msgs/msg/Path", latched),
+            "tf": ("/tf", "tf2_msgs/msg/TFMessage", [qos(QosDurability.VOLATILE, 100)]),
+        }
+        self.topics = {key: name for key, (name, _, _) in topics.items()}
+        self._conns = {
+            key: self._writer.add_connection(
+                name, msgtype, typestore=self.typestore, offered_qos_profiles=profiles
+            )
+            for key, (name, msgtype, profiles) in topics.items()
+        }
+
+    def write(self, key: str, message, timestamp_ns: int) -> None:
+        from rclpy.serialization import serialize_message
+
+        self._writer.write(self._conns[key], timestamp_ns, serialize_message(message))
+
+    def write_tf(self, transform, timestamp_ns: int) -> None:
+        """One geometry_msgs/TransformStamped (rclpy) as a tf2_msgs/TFMessage on /tf."""
+        from rclpy.serialization import serialize_message
+
+        ts = self.typestore
+        stamped = ts.deserialize_cdr(
+            serialize_message(transform), "geometry_msgs/msg/TransformStamped"
+        )
+        tf_message = ts.types["tf2_msgs/msg/TFMessage"](transforms=[stamped])
+        data = ts.serialize_cdr(tf_message, "tf2_msgs/msg/TFMessage")
+        self._writer.write(self._conns["tf"], timestamp_ns, data)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+# --------------------------------------------------------------------------- PLY
+
+
+def write_ply(path: Path, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
+    """Binary little-endian PLY of points [N, 3] (float32) with optional colours [N, 3] uint8."""
+    points = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+    n = points.shape[0]
+    props = ["property float x", "property float y", "property float z"]
+    dtype = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if colors is not None:
+        props += ["property uchar red", "property uchar green", "property uchar blue"]
+        dtype += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    records = np.empty(n, dtype=dtype)
+    records["x"], records["y"], records["z"] = points.T
+    if colors is not None:
+        colors = np.asarray(colors).reshape(-1, 3)
+        records["red"], records["green"], records["blue"] = colors.astype(np.uint8).T
+    header = "\n".join(["ply", "format binary_little_endian 1.0", f"element vertex {n}", *props])
+    with open(path, "wb") as f:
+        f.write((header + "\nend_header\n").encode("ascii"))
+        f.write(records.tobytes())
+    return path
+
+
+def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a PLY written by :func:`write_ply` (binary little-endian, float xyz, uchar rgb)."""
+    with open(path, "rb") as f:
+        lines = []
+        while True:
+            line = f.readline()
+            if not line:
+                raise DatasetError(f"{path}: PLY header has no end_header")
+            text = line.decode("ascii").strip()
+            lines.append(text)
+            if text == "end_header":
+                break
+        body = f.read()
+    if "format binary_little_endian 1.0" not in lines:
+        raise DatasetError(f"{path}: only binary little-endian PLY is supported")
+    count = next(int(t.split()[2]) for t in lines if t.startswith("element vertex"))
+    types = {"float": "<f4", "double": "<f8", "uchar": "u1", "int": "<i4"}
+    dtype = [(t.split()[2], types[t.split()[1]]) for t in lines if t.startswith("property")]
+    records = np.frombuffer(body, dtype=dtype, count=count)
+    xyz = np.stack([records[a] for a in "xyz"], axis=1).astype(np.float64)
+    names = records.dtype.names
+    rgb = (
+        np.stack([records[c] for c in ("red", "green", "blue")], axis=1)
+        if "red" in names
+        else None
+    )
+    return xyz, rgb
+
+
+class CloudAccumulator:
+    """Collects per-frame points and keeps them voxel down-sampled (bounded memory)."""
+
+    def __init__(self, voxel_size: float = 0.0, flush_every: int = 16) -> None:
+        self.voxel_size = voxel_size
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._xyz = np.zeros((0, 3))
+        self._rgb = np.zeros((0, 3))
+        self._flush_every = flush_every
+
+    def add(self, xyz: np.ndarray, rgb: np.ndarray) -> None:
+        self._pending.append((np.asarray(xyz, np.float64), np.asarray(rgb, np.float64)))
+        if self.voxel_size > 0 and len(self._pending) >= self._flush_every:
+            self._flush()
+
+    def _flush(self) -> None:
+        from infinitevggt_ros.metrics import voxel_downsample
+
+        if not self._pending:
+            return
+        xyz = np.concatenate([self._xyz, *[p for p, _ in self._pending]])
+        rgb = np.concatenate([self._rgb, *[c for _, c in self._pending]])
+        self._pending = []
+        if self.voxel_size > 0 and len(xyz):
+            xyz, rgb = voxel_downsample(xyz, self.voxel_size, rgb)
+        self._xyz, self._rgb = xyz, rgb
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._flush()
+        return self._xyz, np.clip(np.rint(self._rgb), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def _current_rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        return None
+
+
+def _planned_frames(sequence: Sequence, every_n: int, max_frames: int | None) -> int:
+    planned = math.ceil(len(sequence) / every_n)
+    return min(planned, max_frames) if max_frames else planned
+
+
+def replay_sequence(
+    source: Path | str | Sequence, output_dir: Path | str, options: ReplayOptions, engine=None
+) -> ReplayResult:
+    """Run every selected frame of ``source`` through the engine and write the outputs.
+
+    Args:
+        source: a path (bag, image folder, TUM, 7-Scenes, Long3D) or an open Sequence.
+        output_dir: created if missing; existing outputs of an earlier replay are replaced.
+        options: see :class:`ReplayOptions`.
+        engine: an existing StreamEngine (it is reset first); built from options if None.
+    """
+    from tqdm import tqdm
+
+    from infinitevggt_ros.preprocess import prepare_image
+    from infinitevggt_ros.ros import convert
+
+    sequence = (
+        source if isinstance(source, Sequence) else open_sequence(source, topic=options.topic)
+    )
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    bag_path = output_dir / BAG_DIRNAME
+    if bag_path.exists():
+        import shutil
+
+        shutil.rmtree(bag_path)
+    if engine is None:
+        engine = build_engine(options)
+    engine.reset()
+    output_options = convert.OutputOptions(
+        scale=options.scale,
+        points_source=options.points_source,
+        cloud=convert.CloudOptions(
+            options.conf_threshold, options.pixel_stride, options.voxel_size, options.max_points
+        ),
+        depth_resolution=options.depth_resolution,
+    )
+    planned = _planned_frames(sequence, options.every_n, options.max_frames)
+    strip_positions = set(
+        np.unique(np.linspace(0, max(planned - 1, 0), min(STRIP_FRAMES, planned)).round())
+        .astype(int)
+        .tolist()
+    )
+    bag = ReplayBagWriter(bag_path, options.node_name) if options.write_bag else None
+    path_msg = None
+    path_every_n = max(1, math.ceil(planned / 300))  # bounds the bag: the path is O(N) each
+    frames = None
+    accumulator = None
+    records: list[FrameRecord] = []
+    poses: list[np.ndarray] = []
+    stamps: list[int] = []
+    strip: list[dict[str, np.ndarray]] = []
+    mapping = None
+    start = time.perf_counter()
+    progress = tqdm(
+        total=planned, unit="frame", desc="replay", disable=not options.progress, file=sys.stderr
+    )
+    try:
+        for position, frame in enumerate(
+            sequence.select_frames(options.every_n, options.max_frames)
+        ):
+            prepared = prepare_image(frame.rgb, options.model_width, options.preprocess_mode)
+            if mapping is not None and prepared.camera_hw != mapping.camera_hw:
+                raise DatasetError(
+                    f"frame {frame.index}: image size {prepared.camera_hw} differs from the "
+                    f"first frame's {mapping.camera_hw}; split the sequence"
+                )
+            mapping = mapping or prepared
+            t0 = time.perf_counter()
+            result = engine.step(prepared.tensor)
+            latency_ms = (time.perf_counter() - t0) * 1e3
+            stamp = convert.ns_to_stamp(frame.timestamp_ns)
+            if frames is None:
+                camera_frame = options.camera_frame or frame.frame_id or "camera"
+                base = convert.OutputFrames.world_to_camera(options.world_frame, camera_frame)
+                first = convert.camera_pose_from_extrinsic(result.extrinsic.numpy(), options.scale)
+                frames = base.anchored(first)
+                from nav_msgs.msg import Path as PathMsg
+
+                path_msg = PathMsg()
+            model_rgb = convert.model_input_rgb(prepared.tensor)
+            messages = convert.build_frame_messages(
+                result, prepared, model_rgb, stamp, frames, output_options
+            )
+            convert.append_to_path(path_msg, messages.pose, options.max_path_length)
+            if bag is not None:
+                t_ns = frame.timestamp_ns
+                bag.write("points", messages.cloud, t_ns)
+                bag.write("depth", messages.depth, t_ns)
+                bag.write("depth_info", messages.depth_info, t_ns)
+                bag.write("confidence", messages.confidence, t_ns)
+                bag.write("odometry", messages.odometry, t_ns)
+                bag.write_tf(messages.transform, t_ns)
+                if position % path_every_n == 0 or position == planned - 1:
+                    bag.write("path", path_msg, t_ns)
+            cloud = convert.pointcloud2_to_points(messages.cloud)
+            if accumulator is None:
+                depth0 = result.depth.numpy() * options.scale
+                median = float(np.median(depth0[np.isfinite(depth0) & (depth0 > 0)]))
+                voxel = options.ply_voxel_size or median / 100.0
+                accumulator = CloudAccumulator(voxel)
+            accumulator.add(cloud.xyz, cloud.rgb)
+            poses.append(messages.T_fixed_child)
+            stamps.append(frame.timestamp_ns)
+            stats = engine.stats()
+            records.append(
+                FrameRecord(
+                    frame.index, frame.timestamp_ns, latency_ms, int(sum(stats.cached_tokens)),
+                    int(sum(stats.camera_cached_tokens)), int(stats.cache_bytes),
+                    _current_rss_bytes(),
+                )
+            )  # fmt: skip
+            if position in strip_positions:
+                strip.append(
+                    {
+                        "index": np.array(frame.index),
+                        "rgb": model_rgb,
+                        "depth": result.depth.numpy() * options.scale,
+                        "confidence": result.depth_conf.numpy(),
+                    }
+                )
+            progress.update(1)
+    finally:
+        progress.close()
+        if bag is not None:
+            bag.close()
+    if not records:
+        raise DatasetError(f"{sequence.path}: no frames selected (empty sequence?)")
+    wall_s = time.perf_counter() - start
+
+    T_world_cam = np.asarray(poses)
+    timestamps = np.asarray(stamps, dtype=np.int64)
+    trajectory_path = write_tum_trajectory(
+        output_dir / TRAJECTORY_FILENAME, timestamps, T_world_cam
+    )
+    cloud_xyz, cloud_rgb = accumulator.result()
+    ply_path = write_ply(output_dir / PLY_FILENAME, cloud_xyz, cloud_rgb)
+    np.savez_compressed(
+        output_dir / "strip.npz",
+        **{f"{key}_{i}": value for i, item in enumerate(strip) for key, value in item.items()},
+    )
+
+    latencies = np.array([r.latency_ms for r in records])
+    import torch
+
+    peak_cuda = (
+        torch.cuda.max_memory_allocated(engine.device) / 2**20
+        if engine.device.type == "cuda"
+        else None
+    )
+    stats = engine.stats()
+    summary = ReplaySummary(
+        source=str(sequence.path),
+        source_kind=sequence.kind,
+        topic=getattr(sequence, "topic", None),
+        frames=len(records),
+        model=options.checkpoint
+        or f"random weights ({options.random_weights}, seed {options.seed})",
+        geometry_meaningful=bool(options.checkpoint),
+        device=str(engine.device),
+        dtype=str(engine.dtype).removeprefix("torch."),
+        camera_hw=tuple(mapping.camera_hw),
+        model_hw=tuple(mapping.model_hw),
+        image_mapping={
+            "camera_hw": list(mapping.camera_hw),
+            "resized_hw": list(mapping.resized_hw),
+            "model_hw": list(mapping.model_hw),
+            "offset_xy_px": list(mapping.offset_xy_px),
+            "mode": mapping.mode,
+        },
+        ms_per_frame_p50=float(np.percentile(latencies, 50)),
+        ms_per_frame_p95=float(np.percentile(latencies, 95)),
+        ms_per_frame_mean=float(latencies.mean()),
+        wall_time_s=wall_s,
+        frames_per_s=len(records) / wall_s,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        peak_cuda_mb=peak_cuda,
+        cache={
+            "final_cached_tokens_per_layer": list(stats.cached_tokens),
+            "final_camera_cached_tokens": list(stats.camera_cached_tokens),
+            "final_cache_mb": stats.cache_bytes / 2**20,
+            "max_cache_mb": max(r.cache_bytes for r in records) / 2**20,
+            "layer_budgets": list(stats.layer_budgets),
+            "total_budget": stats.total_budget,
+        },
+        memory_config=dataclasses.asdict(engine.memory),
+        ply_points=int(len(cloud_xyz)),
+        ply_voxel_size=float(accumulator.voxel_size),
+        outputs={
+            "bag": str(bag_path) if bag is not None else "",
+            "trajectory": str(trajectory_path),
+            "ply": str(ply_path),
+        },
+        options={k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
+    )
+    summary_path = output_dir / SUMMARY_FILENAME
+    summary_path.write_text(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
+    (output_dir / "frames.json").write_text(
+        json.dumps([dataclasses.asdict(r) for r in records]) + "\n"
+    )
+    plot_paths: list[Path] = []
+    if options.write_plots:
+        from infinitevggt_ros.offline import plots
+
+        plot_paths = plots.plot_replay(output_dir / PLOTS_DIRNAME, T_world_cam, records, strip)
+    return ReplayResult(
+        output_dir, summary, records, timestamps, T_world_cam,
+        bag_path if bag is not None else None, trajectory_path, ply_path, summary_path,
+        plot_paths,
+    )  # fmt: skip
+
+
+def load_summary(output_dir: Path | str) -> dict[str, Any]:
+    path = Path(output_dir) / SUMMARY_FILENAME
+    if not path.is_file():
+        raise DatasetError(f"{output_dir}: no {SUMMARY_FILENAME}; is it a replay output folder?")
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The node's model, memory and output parameters as --dashed-options (same defaults)."""
+    from infinitevggt_ros.ros.params import PARAMETER_SPECS, Kind
+
+    wanted = {"model", "memory"} | {
+        "points_source", "conf_threshold", "max_points", "voxel_size", "pixel_stride",
+        "depth_resolution", "scale", "world_frame", "camera_frame", "max_path_length",
+    }  # fmt: skip
+    group = parser.add_argument_group("model, memory and output (the node's parameters)")
+    for spec in PARAMETER_SPECS:
+        if spec.group not in wanted and spec.name not in wanted:
+            continue
+        kwargs: dict[str, Any] = {"default": spec.default, "help": spec.description}
+        if spec.kind is Kind.INT:
+            kwargs["type"] = int
+        elif spec.kind is Kind.FLOAT:
+            kwargs["type"] = float
+        elif spec.kind is Kind.BOOL:
+            kwargs["type"] = lambda s: s.lower() in ("1", "true", "yes")
+        if spec.choices:
+            kwargs["choices"] = spec.choices
+        if spec.name in ("total_budget", "camera_cache_budget"):
+            kwargs["help"] += " (0 = unbounded)"
+        group.add_argument("--" + spec.name.replace("_", "-"), **kwargs)
+
+
+def options_from_args(args: argparse.Namespace) -> ReplayOptions:
+    from infinitevggt_ros.ros.params import MEMORY_PARAMETER_NAMES, memory_settings, validate_value
+
+    for name in (
+        "model_width", "budget_temperature", "conf_threshold", "scale", "device",
+        "total_budget", "anchor_frames", "camera_cache_budget", "pixel_stride", "max_points",
+    ):  # fmt: skip
+        reason = validate_value(name, getattr(args, name))
+        if reason:
+            raise ValueError(reason)
+    memory = memory_settings({n: getattr(args, n) for n in MEMORY_PARAMETER_NAMES})
+    return ReplayOptions(
+        checkpoint=args.checkpoint,
+        random_weights=args.random_weights,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        model_width=args.model_width,
+        preprocess_mode=args.preprocess_mode,
+        memory=memory,
+        points_source=args.points_source,
+        conf_threshold=args.conf_threshold,
+        max_points=args.max_points,
+        voxel_size=args.voxel_size,
+        pixel_stride=args.pixel_stride,
+        depth_resolution=args.depth_resolution,
+        scale=args.scale,
+        world_frame=args.world_frame,
+        camera_frame=args.camera_frame,
+        node_name=args.node_name,
+        max_path_length=args.max_path_length,
+        topic=args.topic,
+        every_n=args.every_n,
+        max_frames=args.max_frames,
+        ply_voxel_size=args.ply_voxel_size,
+        write_plots=not args.no_plots,
+        progress=not args.no_progress,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infinitevggt-replay",
+        description="Replay a rosbag2 / image folder / TUM / 7-Scenes / Long3D sequence through "
+        "InfiniteVGGT and write a bag, trajectory, fused PLY, summary and plots.",
+    )
+    parser.add_argument("input", type=Path, help="bag (folder or .mcap/.db3) or sequence folder")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument("--topic", help="image topic of a bag with several colour topics")
+    parser.add_argument("--every-n", type=int, default=1, help="use every n-th frame")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
+    parser.add_argument("--node-name", default=DEFAULT_NODE_NAME, help="topic namespace")
+    parser.add_argument(
+        "--ply-voxel-size", type=float, default=0.0,
+        help="voxel of the fused PLY (output units; 0 = 1%% of the first median depth)",
+    )  # fmt: skip
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # ros2 run appends --ros-args ...; a replay has no node, so drop them.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--ros-args" in argv:
+        argv = argv[: argv.index("--ros-args")]
+    args = build_parser().parse_args(argv)
+    try:
+        options = options_from_args(args)
+        result = replay_sequence(args.input, args.output, options)
+    except (ValueError, OSError) as exc:  # DatasetError, CheckpointError are ValueErrors
+        print(f"infinitevggt-replay: error: {exc}", file=sys.stderr)
+        return 2
+    s = result.summary
+    print(
+        f"{s.frames} frames, {s.ms_per_frame_p50:.0f} ms/frame (p50), "
+        f"{s.ms_per_frame_p95:.0f} ms (p95), peak RSS {s.peak_rss_mb:.0f} MB"
+    )
+    print(f"bag:        {result.bag_path}")
+    print(f"trajectory: {result.trajectory_path}")
+    print(f"cloud:      {result.ply_path} ({s.ply_points} points)")
+    print(f"summary:    {result.summary_path}")
+    for p in result.plot_paths:
+        print(f"plot:       {p}")
+    if not s.geometry_meaningful:
+        print("NOTE: random weights - the geometry above is meaningless.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,200 @@
+"""Replay of sqlite3 / mcap bags and image folders with the tiny random-weight model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from infinitevggt_ros.geometry import R_ROS_OPTICAL
+from infinitevggt_ros.offline import replay as R
+from infinitevggt_ros.offline import synthetic as S
+from infinitevggt_ros.offline.datasets import open_bag_reader, read_tum_trajectory
+
+pytest.importorskip("rclpy")
+MODEL_WIDTH = 84  # 40x30 camera -> 84x56 model input (tiny model: well under 1 s/frame)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from infinitevggt_ros.engine import StreamEngine
+
+    return StreamEngine.from_random_weights("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def seq():
+    return S.make_sequence(num_frames=4, width=40, height=30, fps=10.0)
+
+
+def options(**changes) -> R.ReplayOptions:
+    base = dict(random_weights="tiny", model_width=MODEL_WIDTH, progress=False, write_plots=False)
+    base.update(changes)
+    return R.ReplayOptions(**base)
+
+
+def read_bag(path):
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    reader = open_bag_reader(path)
+    try:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        messages: dict[str, list] = {}
+        for conn, t_ns, raw in reader.messages():
+            messages.setdefault(conn.topic, []).append(
+                (t_ns, ts.deserialize_cdr(raw, conn.msgtype))
+            )
+    finally:
+        reader.close()
+    return types, messages
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
+    bag = S.write_rosbag(seq, tmp_path / "in_bag", storage=storage)
+    result = R.replay_sequence(bag, tmp_path / "out", options(write_plots=True), engine=engine)
+
+    assert result.summary.frames == 4 and result.summary.source_kind == "rosbag2"
+    assert result.summary.topic == S.BAG_COLOR_TOPIC
+    assert result.summary.model_hw == (56, 84) and result.summary.camera_hw == (30, 40)
+    assert not result.summary.geometry_meaningful
+    stamps = [int(s) for s in seq.timestamps_ns]
+    assert result.timestamps_ns.tolist() == stamps
+
+    types, msgs = read_bag(result.bag_path)
+    assert types == {
+        "/infinitevggt/points": "sensor_msgs/msg/PointCloud2",
+        "/infinitevggt/depth": "sensor_msgs/msg/Image",
+        "/infinitevggt/depth/camera_info": "sensor_msgs/msg/CameraInfo",
+        "/infinitevggt/confidence": "sensor_msgs/msg/Image",
+        "/infinitevggt/odometry": "nav_msgs/msg/Odometry",
+        "/infinitevggt/path": "nav_msgs/msg/Path",
+        "/tf": "tf2_msgs/msg/TFMessage",
+    }
+    for topic in types:
+        assert len(msgs[topic]) == 4, topic
+    # Every output carries the input stamp, and the bag time equals it.
+    for topic, items in msgs.items():
+        for (t_ns, msg), stamp in zip(items, stamps):
+            header = msg.transforms[0].header if topic == "/tf" else msg.header
+            assert header.stamp.sec * 10**9 + header.stamp.nanosec == stamp == t_ns
+    tf = msgs["/tf"][0][1].transforms[0]
+    assert (tf.header.frame_id, tf.child_frame_id) == ("world", S.BAG_CAMERA_FRAME)
+    # Anchored: the first camera sits at the world origin, optical axes in a ROS-axes world.
+    np.testing.assert_allclose(result.T_world_cam[0, :3, 3], 0, atol=1e-9)
+    np.testing.assert_allclose(result.T_world_cam[0, :3, :3], R_ROS_OPTICAL, atol=1e-6)
+    q = tf.transform.rotation
+    np.testing.assert_allclose([q.x, q.y, q.z, q.w], [-0.5, 0.5, -0.5, 0.5], atol=1e-6)
+    depth = msgs["/infinitevggt/depth"][0][1]
+    assert (depth.encoding, depth.height, depth.width) == ("32FC1", 56, 84)
+    assert len(msgs["/infinitevggt/path"][-1][1].poses) == 4
+    cloud = msgs["/infinitevggt/points"][0][1]
+    assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "confidence"]
+
+    # Transient-local QoS metadata on the path, so `ros2 bag play` latches it.
+    meta = (result.bag_path / "metadata.yaml").read_text()
+    path_block = meta[meta.index("name: /infinitevggt/path") :]
+    assert "durability: transient_local" in path_block.split("name:")[1]
+
+    track = read_tum_trajectory(result.trajectory_path)
+    assert track.timestamps_ns.tolist() == stamps
+    np.testing.assert_allclose(track.T_world_cam, result.T_world_cam, atol=1e-6)
+    odom = msgs["/infinitevggt/odometry"][-1][1].pose.pose.position
+    np.testing.assert_allclose([odom.x, odom.y, odom.z], result.T_world_cam[-1, :3, 3], atol=1e-9)
+
+    xyz, rgb = R.read_ply(result.ply_path)
+    assert len(xyz) == result.summary.ply_points > 0 and rgb.shape == xyz.shape
+    summary = json.loads(result.summary_path.read_text())
+    assert (
+        summary["frames"] == 4 and summary["ms_per_frame_p95"] >= summary["ms_per_frame_p50"] > 0
+    )
+    assert summary["cache"]["final_cached_tokens_per_layer"]
+    assert {p.name for p in result.plot_paths} == {
+        "trajectory_top.png",
+        "latency_memory.png",
+        "depth_strip.png",
+    }
+    assert all(p.stat().st_size > 5000 for p in result.plot_paths)
+
+
+def test_replay_of_an_image_folder_is_deterministic_and_honours_every_n(tmp_path, engine, seq):
+    folder = S.write_image_folder(seq, tmp_path / "images")
+    a = R.replay_sequence(
+        folder, tmp_path / "a", options(every_n=2, write_bag=False), engine=engine
+    )
+    b = R.replay_sequence(
+        folder, tmp_path / "b", options(every_n=2, write_bag=False), engine=engine
+    )
+    assert [r.index for r in a.records] == [0, 2]
+    np.testing.assert_array_equal(a.T_world_cam, b.T_world_cam)
+    assert a.bag_path is None and not (tmp_path / "a" / R.BAG_DIRNAME).exists()
+    c = R.replay_sequence(
+        folder, tmp_path / "c", options(max_frames=3, write_bag=False), engine=engine
+    )
+    assert [r.index for r in c.records] == [0, 1, 2]
+    # Frame 2 of the every-2 run saw frame 0 before it, not frames 0 and 1: different memory.
+    assert a.records[-1].cached_tokens < c.records[-1].cached_tokens
+
+
+def test_cli_runs_and_reports_errors(tmp_path, seq, capsys):
+    folder = S.write_image_folder(seq, tmp_path / "images")
+    code = R.main([
+        str(folder), "-o", str(tmp_path / "out"), "--random-weights", "tiny",
+        "--model-width", str(MODEL_WIDTH), "--max-frames", "2", "--no-progress", "--no-plots",
+        "--total-budget", "0", "--ros-args", "-r", "__node:=replay",
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "2 frames" in out and "meaningless" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["memory_config"]["total_budget"] is None  # 0 = unbounded, as in the node
+
+    assert R.main([str(folder), "-o", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    code = R.main(
+        [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--random-weights", "tiny"]
+    )
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+    code = R.main(
+        [str(folder), "-o", str(tmp_path / "x"), "--checkpoint", str(tmp_path / "no.pth")]
+    )
+    assert code == 2 and "no.pth" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        R.main([str(folder), "-o", str(tmp_path / "x"), "--anchor-policy", "bogus"])
+
+
+def test_replay_rejects_a_bag_with_two_colour_topics_naming_them(tmp_path, seq, capsys):
+    S.write_rosbag(seq, tmp_path / "one", storage="mcap")
+    from rosbags.rosbag2 import Reader, Writer
+
+    # Copy the bag's colour images onto a second topic.
+    with Reader(tmp_path / "one") as reader, Writer(tmp_path / "two", version=9) as writer:
+        conns = {}
+        for conn in reader.connections:
+            conns[conn.topic] = writer.add_connection(
+                conn.topic, conn.msgtype, msgdef=conn.msgdef.data, rihs01=conn.digest
+            )
+        extra = writer.add_connection(
+            "/camera2/image",
+            "sensor_msgs/msg/Image",
+            msgdef=reader.connections[0].msgdef.data,
+            rihs01=reader.connections[0].digest,
+        )
+        for conn, t_ns, raw in reader.messages():
+            writer.write(conns[conn.topic], t_ns, raw)
+            if conn.topic == S.BAG_COLOR_TOPIC:
+                writer.write(extra, t_ns, raw)
+    code = R.main([str(tmp_path / "two"), "-o", str(tmp_path / "o"), "--random-weights", "tiny"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--topic" in err and "/camera2/image" in err and S.BAG_COLOR_TOPIC in err
+
+
+def test_ply_round_trip(tmp_path):
+    pts = np.random.default_rng(0).normal(size=(10, 3))
+    rgb = np.arange(30, dtype=np.uint8).reshape(10, 3)
+    xyz, colors = R.read_ply(R.write_ply(tmp_path / "c.ply", pts, rgb))
+    np.testing.assert_allclose(xyz, pts.astype(np.float32))
+    np.testing.assert_array_equal(colors, rgb)
+    header = (tmp_path / "c.ply").read_bytes().split(b"end_header")[0].decode()
+    assert "element vertex 10" in header and "property uchar red" in header
