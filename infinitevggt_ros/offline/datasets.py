@@ -108,6 +108,13 @@ class Sequence(ABC):
     def ground_truth_poses(self) -> PoseTrack | None:
         return None
 
+    def color_intrinsics(self) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+        """Calibrated intrinsics of the colour images: (K [3, 3], (H, W) or None), if known.
+
+        The replay uses them as the node uses camera_info (``use_camera_info``).
+        """
+        return None
+
     def iter_ground_truth_depth(self) -> Iterator[DepthFrame]:
         return iter(())
 
@@ -452,6 +459,9 @@ class TumSequence(_FileSequence):
             fx, fy, cx, cy = TUM_FREIBURG_K[match]
         return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
 
+    def color_intrinsics(self) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+        return None if self.K is None else (self.K.copy(), None)
+
     def ground_truth_poses(self) -> PoseTrack | None:
         gt = self.path / "groundtruth.txt"
         return read_tum_trajectory(gt) if gt.is_file() else None
@@ -671,6 +681,17 @@ class RosbagSequence(Sequence):
 
     def has_ground_truth_depth(self) -> bool:
         return self.depth_topic is not None
+
+    def color_intrinsics(self) -> tuple[np.ndarray, tuple[int, int] | None] | None:
+        info_topic = f"{self.topic.rsplit('/', 1)[0]}/camera_info"
+        if info_topic not in self.topics:
+            return None
+        for _, _, msg in self._iter_messages([info_topic]):
+            K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+            if K[0, 0] <= 0 or K[1, 1] <= 0:
+                return None  # an uncalibrated camera publishes zeros
+            return K, (int(msg.height), int(msg.width))
+        return None
 
     def _depth_K(self) -> np.ndarray | None:
         ns = self.depth_topic.rsplit("/", 1)[0]

@@ -77,8 +77,8 @@ def plot_timeline(path: Path, records: Sequence) -> Path:
     rss = [r.rss_bytes for r in records]
     fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
     axes[0].plot(frames, latency, color="tab:blue", lw=1)
-    if len(latency) >= 5:
-        k = min(15, len(latency))
+    if len(latency) >= 30:
+        k = 15
         smooth = np.convolve(latency, np.ones(k) / k, mode="valid")
         axes[0].plot(frames[k - 1 :], smooth, color="tab:red", lw=1.5, label=f"mean of {k}")
         axes[0].legend(fontsize=8)
@@ -87,12 +87,14 @@ def plot_timeline(path: Path, records: Sequence) -> Path:
     axes[0].set_title(f"Latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     axes[1].plot(frames, tokens, color="tab:purple")
     axes[1].set_ylabel("cached tokens\n(all layers)")
-    axes[2].plot(frames, cache_mb, color="tab:green", label="KV cache")
+    axes[2].plot(frames, cache_mb, color="tab:green")
+    axes[2].set_ylabel("KV cache MB", color="tab:green")
     if all(r is not None for r in rss):
-        axes[2].plot(frames, np.array(rss) / 2**20, color="tab:gray", label="process RSS")
-    axes[2].set_ylabel("MB")
+        # Process memory is far larger than the cache: its own axis keeps both readable.
+        twin = axes[2].twinx()
+        twin.plot(frames, np.array(rss) / 2**20, color="tab:gray")
+        twin.set_ylabel("process RSS MB", color="tab:gray")
     axes[2].set_xlabel("frame")
-    axes[2].legend(fontsize=8)
     for ax in axes:
         ax.grid(True, alpha=0.3)
     fig.tight_layout()

@@ -73,6 +73,7 @@ class ReplayOptions:
     scale: float = 1.0
     world_frame: str = "world"
     camera_frame: str = ""  # "" = the images' frame_id ("camera" for folders)
+    use_camera_info: bool = True  # calibrated intrinsics of the source, when it has them
     node_name: str = DEFAULT_NODE_NAME
     max_path_length: int = 10_000
     topic: str | None = None
@@ -110,6 +111,7 @@ class ReplaySummary:
     camera_hw: tuple[int, int]
     model_hw: tuple[int, int]
     image_mapping: dict[str, Any]
+    intrinsics: str  # "calibrated" (the source's camera info) or "predicted"
     ms_per_frame_p50: float
     ms_per_frame_p95: float
     ms_per_frame_mean: float
@@ -403,6 +405,7 @@ def replay_sequence(
         .astype(int)
         .tolist()
     )
+    calibration = sequence.color_intrinsics() if options.use_camera_info else None
     bag = ReplayBagWriter(bag_path, options.node_name) if options.write_bag else None
     path_msg = None
     path_every_n = max(1, math.ceil(planned / 300))  # bounds the bag: the path is O(N) each
@@ -441,9 +444,16 @@ def replay_sequence(
 
                 path_msg = PathMsg()
             model_rgb = convert.model_input_rgb(prepared.tensor)
+            model_K = None
+            used_calibration = False
+            if calibration is not None and calibration[1] in (None, prepared.camera_hw):
+                used_calibration = True
+                # As the node does with camera_info: calibrated intrinsics for unprojection.
+                model_K = np.asarray(prepared.camera_to_model_intrinsics(calibration[0]))
             messages = convert.build_frame_messages(
-                result, prepared, model_rgb, stamp, frames, output_options
-            )
+                result, prepared, model_rgb, stamp, frames, output_options,
+                model_intrinsic=model_K,
+            )  # fmt: skip
             convert.append_to_path(path_msg, messages.pose, options.max_path_length)
             if bag is not None:
                 t_ns = frame.timestamp_ns
@@ -523,6 +533,7 @@ def replay_sequence(
         dtype=str(engine.dtype).removeprefix("torch."),
         camera_hw=tuple(mapping.camera_hw),
         model_hw=tuple(mapping.model_hw),
+        intrinsics="calibrated" if used_calibration else "predicted",
         image_mapping={
             "camera_hw": list(mapping.camera_hw),
             "resized_hw": list(mapping.resized_hw),
@@ -589,6 +600,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     wanted = {"model", "memory"} | {
         "points_source", "conf_threshold", "max_points", "voxel_size", "pixel_stride",
         "depth_resolution", "scale", "world_frame", "camera_frame", "max_path_length",
+        "use_camera_info",
     }  # fmt: skip
     group = parser.add_argument_group("model, memory and output (the node's parameters)")
     for spec in PARAMETER_SPECS:
@@ -637,6 +649,7 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
         scale=args.scale,
         world_frame=args.world_frame,
         camera_frame=args.camera_frame,
+        use_camera_info=args.use_camera_info,
         node_name=args.node_name,
         max_path_length=args.max_path_length,
         topic=args.topic,
