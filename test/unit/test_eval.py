@@ -154,3 +154,19 @@ def test_eval_without_poses_uses_the_long3d_cloud_and_says_so(tmp_path, seq):
 def test_eval_errors_are_clear(tmp_path, capsys):
     assert E.main([str(tmp_path), "--gt", str(tmp_path)]) == 2
     assert "summary.json" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end_and_warns_about_random_weights(tmp_path, capsys, monkeypatch):
+    from infinitevggt_ros.offline import demo
+
+    monkeypatch.delenv("CHECKPOINT", raising=False)
+    code = demo.main(["-o", str(tmp_path), "--frames", "3", "--width", "64", "--height", "48"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "RANDOM WEIGHTS" in out and "meaningless" in out
+    for name in ("fused_cloud.ply", "trajectory.txt", "summary.json", "eval/eval.md"):
+        assert (tmp_path / "replay" / name).is_file(), name
+    assert str(tmp_path / "replay" / "replay_bag") in out
+    monkeypatch.setenv("CHECKPOINT", str(tmp_path / "missing.pth"))
+    assert demo.main(["-o", str(tmp_path)]) == 2
+    assert "missing.pth" in capsys.readouterr().err
