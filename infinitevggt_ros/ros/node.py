@@ -239,6 +239,7 @@ class StreamNode(LifecycleNode):
             )
         else:
             image_sub = self.create_subscription(Image, "image", self._on_image, image_qos)
+        image_topic = image_sub.topic_name
         info_qos = QoSProfile(depth=1, reliability=image_qos.reliability)
         info_sub = self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, info_qos
@@ -249,9 +250,8 @@ class StreamNode(LifecycleNode):
         self._worker = threading.Thread(target=self._run_worker, name="inference", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"active: {params.input_transport} images on "
-            f"{self.resolve_topic_name('image')}, model width {params.model_width} px, "
-            f"process_policy {params.process_policy}"
+            f"active: {params.input_transport} images on {image_topic}, model width "
+            f"{params.model_width} px, process_policy {params.process_policy}"
         )
         return super().on_activate(state)
 

@@ -8,7 +8,6 @@ answer to their own frames.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -19,21 +18,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from nav_msgs.msg import Odometry
+from nav_msgs.msg import Path as PathMsg
+from rcl_interfaces.msg import Log
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_srvs.srv import Trigger
 
-rclpy = pytest.importorskip("rclpy")
-
-from builtin_interfaces.msg import Time  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from nav_msgs.msg import Odometry, Path as PathMsg  # noqa: E402
-from rcl_interfaces.msg import Log  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-
-from infinitevggt_ros.ros import convert  # noqa: E402
+from infinitevggt_ros.ros import convert
 
 try:
     from tf2_msgs.msg import TFMessage
@@ -42,7 +42,6 @@ except ImportError:  # the stand-in is built by scripts/dev_env.sh
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/cam_test"
-NODE = f"{NAMESPACE}/infinitevggt"
 CAMERA_FRAME = "test_camera_optical_frame"
 IMAGE_HW = (84, 112)  # 112x84 camera -> 84x56 model input at model_width 84
 TIMEOUT_S = 60.0
@@ -56,7 +55,9 @@ def node_executable() -> list[str]:
     return [sys.executable, "-m", "infinitevggt_ros.ros.node"]
 
 
-def start_node(tmp_dir: Path, name: str, *overrides: str) -> tuple[subprocess.Popen, Path]:
+def start_node(
+    tmp_dir: Path, name: str, *overrides: str, namespace: str = NAMESPACE
+) -> tuple[subprocess.Popen, Path]:
     """Starts the node with config/stream.yaml plus ``-p`` overrides; output goes to a file."""
     log_path = tmp_dir / f"{name}.log"
     command = [
@@ -65,7 +66,7 @@ def start_node(tmp_dir: Path, name: str, *overrides: str) -> tuple[subprocess.Po
         "--params-file",
         str(REPO / "config" / "stream.yaml"),
         "-r",
-        f"__ns:={NAMESPACE}",
+        f"__ns:={namespace}",
     ]
     for override in overrides:
         command += ["-p", override]
@@ -90,10 +91,12 @@ TEST_OVERRIDES = (
 class Probe:
     """A test-side node: publishes images, records every output of the node under test."""
 
-    def __init__(self, input_transport: str = "raw") -> None:
+    def __init__(self, namespace: str = NAMESPACE, input_transport: str = "raw") -> None:
+        node = f"{namespace}/infinitevggt"
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node("probe", namespace=NAMESPACE, context=self.context)
+        self.node = rclpy.create_node("probe", namespace=namespace, context=self.context)
+        self.node_name = node
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.condition = threading.Condition()
@@ -105,12 +108,12 @@ class Probe:
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
         topics = {
-            "points": (PointCloud2, f"{NODE}/points", reliable),
-            "depth": (Image, f"{NODE}/depth", reliable),
-            "depth_info": (CameraInfo, f"{NODE}/depth/camera_info", reliable),
-            "confidence": (Image, f"{NODE}/confidence", reliable),
-            "odometry": (Odometry, f"{NODE}/odometry", reliable),
-            "path": (PathMsg, f"{NODE}/path", latched),
+            "points": (PointCloud2, f"{node}/points", reliable),
+            "depth": (Image, f"{node}/depth", reliable),
+            "depth_info": (CameraInfo, f"{node}/depth/camera_info", reliable),
+            "confidence": (Image, f"{node}/confidence", reliable),
+            "odometry": (Odometry, f"{node}/odometry", reliable),
+            "path": (PathMsg, f"{node}/path", latched),
             "diagnostics": (DiagnosticArray, "/diagnostics", reliable),
             "rosout": (Log, "/rosout", reliable),
         }
@@ -122,17 +125,19 @@ class Probe:
             )
         if input_transport == "compressed":
             self.image_publisher = self.node.create_publisher(
-                CompressedImage, f"{NAMESPACE}/image/compressed", reliable
+                CompressedImage, f"{namespace}/image/compressed", reliable
             )
         else:
             self.image_publisher = self.node.create_publisher(
-                Image, f"{NAMESPACE}/image", reliable
+                Image, f"{namespace}/image", reliable
             )
         self.info_publisher = self.node.create_publisher(
-            CameraInfo, f"{NAMESPACE}/camera_info", reliable
+            CameraInfo, f"{namespace}/camera_info", reliable
         )
-        self.set_parameters = self.node.create_client(SetParameters, f"{NODE}/set_parameters")
-        self.reset = self.node.create_client(Trigger, f"{NODE}/reset")
+        self.set_parameters = self.node.create_client(SetParameters, f"{node}/set_parameters")
+        self.reset = self.node.create_client(Trigger, f"{node}/reset")
+        self.get_state = self.node.create_client(GetState, f"{node}/get_state")
+        self.change_state = self.node.create_client(ChangeState, f"{node}/change_state")
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
 
@@ -168,7 +173,7 @@ class Probe:
                 )
             if (
                 self.image_publisher.get_subscription_count() > 0
-                and self.node.count_publishers(f"{NODE}/points") > 0
+                and self.node.count_publishers(f"{self.node_name}/points") > 0
                 and self.reset.service_is_ready()
             ):
                 return
@@ -204,7 +209,7 @@ class Probe:
     def latest_diagnostics(self) -> dict[str, str] | None:
         for array in reversed(self.received["diagnostics"]):
             for status in array.status:
-                if status.name.startswith(NODE):
+                if status.name.startswith(self.node_name):
                     return {kv.key: kv.value for kv in status.values}
         return None
 
@@ -330,7 +335,9 @@ def test_path_grows_and_first_pose_is_the_world_origin(stream):
     assert [pose.header.stamp for pose in paths[-1].poses] == stamps
     first = paths[0].poses[0].pose
     # The world is anchored at the first camera: zero translation, optical->ROS rotation.
-    assert (first.position.x, first.position.y, first.position.z) == pytest.approx((0, 0, 0))
+    assert (first.position.x, first.position.y, first.position.z) == pytest.approx(
+        (0, 0, 0), abs=1e-6
+    )
     q = first.orientation
     assert (q.x, q.y, q.z, q.w) == pytest.approx((-0.5, 0.5, -0.5, 0.5), abs=1e-6)
 
@@ -506,3 +513,172 @@ def test_sigint_exits_zero(stream):
     wait_for_frame(probe, send_frame(probe, make_image(90)))
     process.send_signal(signal.SIGINT)
     assert process.wait(20) == 0, log_path.read_text()
+
+
+# ------------------------------------------------------------------ separate node processes
+
+
+def wait_for_exit(process: subprocess.Popen, log_path: Path, timeout_s: float = TIMEOUT_S) -> int:
+    try:
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:  # fall through: kill it and report
+        process.kill()
+        process.wait()
+        log = log_path.read_text()
+    raise AssertionError(f"node still running after {timeout_s} s:\n{log}")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected_log"),
+    [
+        (("checkpoint:=/nonexistent/checkpoints.pth",), "does not exist"),
+        ((), "no model: set the 'checkpoint' parameter"),
+        (("random_weights:=tiny", "model_width:=100"), "model_width"),
+        (("random_weights:=tiny", "budget_allocation:=bogus"), "budget_allocation"),
+    ],
+    ids=["missing-checkpoint", "no-model", "width-off-grid", "bad-choice"],
+)
+def test_startup_errors_exit_non_zero_with_a_fatal_message(tmp_path, overrides, expected_log):
+    process, log_path = start_node(
+        tmp_path, "fatal", "device:=cpu", *overrides, namespace="/fatal"
+    )
+    status = wait_for_exit(process, log_path)
+    log = log_path.read_text()
+    assert status != 0, log
+    assert "FATAL" in log and expected_log in log, log
+    assert "Traceback" not in log, log
+
+
+def test_corrupt_checkpoint_exits_non_zero(tmp_path):
+    checkpoint = tmp_path / "checkpoints.pth"
+    checkpoint.write_bytes(b"this is not a torch checkpoint")
+    process, log_path = start_node(
+        tmp_path, "corrupt", "device:=cpu", f"checkpoint:={checkpoint}", namespace="/corrupt"
+    )
+    status = wait_for_exit(process, log_path)
+    log = log_path.read_text()
+    assert status == 1 and "cannot load the model" in log, log
+
+
+def test_compressed_input_odom_mode_and_output_options(tmp_path):
+    """A second configuration: JPEG input, odom -> base TF, point head, camera-size depth."""
+    namespace = "/robot"
+    mount = "[0.1, 0.0, 0.5, -0.5, 0.5, -0.5, 0.5]"
+    process, log_path = start_node(
+        tmp_path,
+        "compressed",
+        *TEST_OVERRIDES,
+        "input_transport:=compressed",
+        "tf_mode:=odom_to_base",
+        "base_camera_source:=parameter",
+        f"base_camera_transform:={mount}",
+        "points_source:=point_head",
+        "depth_resolution:=camera",
+        "publish_every_n:=2",
+        namespace=namespace,
+    )
+    probe = Probe(namespace, input_transport="compressed")
+    try:
+        probe.wait_until_connected(process, log_path)
+
+        def send_jpeg(seed):
+            stamp = next_stamp()
+            header = convert.make_header(stamp, CAMERA_FRAME)
+            probe.image_publisher.publish(
+                convert.rgb_to_compressed_image(make_image(seed), header, "jpeg")
+            )
+            return stamp
+
+        first = wait_for_frame(probe, send_jpeg(1))
+        # odom -> base_link; the camera frame never gets a parent from this node.
+        odometry = first["odometry"][0]
+        assert (odometry.header.frame_id, odometry.child_frame_id) == ("odom", "base_link")
+        p, q = odometry.pose.pose.position, odometry.pose.pose.orientation
+        assert (p.x, p.y, p.z, q.x, q.y, q.z, q.w) == pytest.approx(
+            (0, 0, 0, 0, 0, 0, 1), abs=1e-6
+        )
+        assert first["points"][0].header.frame_id == "odom"
+        depth = first["depth"][0]
+        assert (depth.width, depth.height, depth.header.frame_id) == (112, 84, CAMERA_FRAME)
+        info = first["depth_info"][0]
+        assert (info.width, info.height) == (112, 84)
+        if TFMessage is not None:
+            children = {t.child_frame_id for m in probe.received["tf"] for t in m.transforms}
+            assert children == {"base_link"}
+
+        # publish_every_n 2: the second frame gets poses only, the third everything again.
+        second = send_jpeg(2)
+        probe.wait_for(lambda: probe.by_stamp("odometry", second), what="second odometry")
+        wait_for_frame(probe, send_jpeg(3))
+        assert not probe.by_stamp("points", second)
+
+        # A corrupt JPEG is counted, and the node keeps working.
+        header = convert.make_header(next_stamp(), CAMERA_FRAME)
+        jpeg = convert.rgb_to_compressed_image(make_image(4), header, "jpeg")
+        probe.image_publisher.publish(
+            CompressedImage(header=header, format="jpeg", data=bytes(jpeg.data)[:200])
+        )
+        probe.wait_for_diagnostics(
+            lambda v: v["bad_messages"] == "1" and "cannot decode" in v["last_bad_message"],
+            "the corrupt JPEG in diagnostics",
+        )
+        # Fourth processed frame (index 3): poses only with publish_every_n 2.
+        last = send_jpeg(5)
+        probe.wait_for(lambda: probe.by_stamp("odometry", last), what="odometry after bad JPEG")
+    finally:
+        probe.close()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    assert wait_for_exit(process, log_path) == 0, log_path.read_text()
+
+
+def test_sigint_mid_frame_exits_zero_quickly(tmp_path):
+    namespace = "/slow"
+    # Full-width frames take seconds on a CPU even with the tiny model: SIGINT lands mid-frame.
+    process, log_path = start_node(
+        tmp_path, "slow", *TEST_OVERRIDES, "model_width:=518", namespace=namespace
+    )
+    probe = Probe(namespace)
+    try:
+        probe.wait_until_connected(process, log_path)
+        send_frame(probe, make_image(1, (392, 518)))
+        probe.wait_for_diagnostics(lambda v: v["received_frames"] == "1", "the frame received")
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        status = wait_for_exit(process, log_path, timeout_s=15.0)
+        elapsed_s = time.monotonic() - started
+    finally:
+        probe.close()
+    log = log_path.read_text()
+    assert status == 0, log
+    assert "Traceback" not in log, log
+    assert not probe.received["points"], "the frame finished before SIGINT; test is not mid-frame"
+    assert elapsed_s < 10.0, log
+
+
+def test_autostart_false_waits_for_lifecycle_transitions(tmp_path):
+    namespace = "/managed"
+    process, log_path = start_node(
+        tmp_path, "managed", *TEST_OVERRIDES, "autostart:=false", namespace=namespace
+    )
+    probe = Probe(namespace)
+    try:
+        state = probe.call(probe.get_state, GetState.Request(), timeout_s=TIMEOUT_S)
+        assert state.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            request = ChangeState.Request(transition=Transition(id=transition))
+            assert probe.call(probe.change_state, request, timeout_s=TIMEOUT_S).success
+        state = probe.call(probe.get_state, GetState.Request())
+        assert state.current_state.id == State.PRIMARY_STATE_ACTIVE
+        probe.wait_until_connected(process, log_path)
+        wait_for_frame(probe, send_frame(probe, make_image(1)))
+        request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
+        assert probe.call(probe.change_state, request).success
+        assert probe.call(probe.get_state, GetState.Request()).current_state.id == (
+            State.PRIMARY_STATE_INACTIVE
+        )
+    finally:
+        probe.close()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    assert wait_for_exit(process, log_path) == 0, log_path.read_text()
