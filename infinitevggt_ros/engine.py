@@ -86,6 +86,7 @@ class StreamEngine:
             ``bfloat16``/``float16`` store aggregator weights and KV memory in that
             precision and run it under autocast. The heads always run in float32.
         attention_backend: ``sdpa`` or ``flash_attn`` (CUDA, half precision).
+        memory_settings: override fields of ``memory`` (e.g. ``total_budget=None``).
     """
 
     def __init__(
@@ -95,7 +96,9 @@ class StreamEngine:
         device: torch.device | str = "cpu",
         dtype: torch.dtype | str = torch.float32,
         attention_backend: str = "sdpa",
+        **memory_settings: Any,
     ) -> None:
+        memory = (memory or MemoryConfig()).with_changes(**memory_settings)
         self.device = torch.device(device)
         self.dtype = _resolve_dtype(dtype)
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -109,7 +112,7 @@ class StreamEngine:
         self.model = model
         self.model_config: ModelConfig = model.config
         self._memory = RollingKVMemory(
-            memory or MemoryConfig(),
+            memory,
             num_global_layers=self.model_config.aggregator.depth,
             camera_trunk_depth=self.model_config.camera_head.trunk_depth,
             camera_iterations=self.model_config.camera_head.num_iterations,
@@ -132,10 +135,12 @@ class StreamEngine:
         """Load a checkpoint (``.pth`` or ``.safetensors``) strictly and build an engine.
 
         ``memory_settings`` (e.g. ``total_budget=...``) override fields of ``memory``.
+
+        Raises:
+            CheckpointError: missing, corrupt or mismatching checkpoint.
         """
-        memory = (memory or MemoryConfig()).with_changes(**memory_settings)
         model = StreamVGGT.from_checkpoint(path, config)
-        return cls(model, memory, device, dtype, attention_backend)
+        return cls(model, memory, device, dtype, attention_backend, **memory_settings)
 
     @classmethod
     def from_random_weights(
@@ -150,9 +155,8 @@ class StreamEngine:
     ) -> StreamEngine:
         """An engine with seeded random weights: for tests, demos and benchmarks; the
         geometry it predicts is meaningless."""
-        memory = (memory or MemoryConfig()).with_changes(**memory_settings)
         model = StreamVGGT.from_random_weights(preset, seed)
-        return cls(model, memory, device, dtype, attention_backend)
+        return cls(model, memory, device, dtype, attention_backend, **memory_settings)
 
     # -- state ------------------------------------------------------------------------
 

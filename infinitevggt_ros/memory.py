@@ -139,11 +139,14 @@ class KVCacheLayer:
         name: used in warnings and statistics.
         growth: capacity multiplier when the buffer must grow (amortises reallocation
             while the cache fills; at steady state the capacity no longer changes).
+        granularity: capacities are rounded up to a multiple of this many tokens, so
+            the small budget shifts of adaptive allocation rarely reallocate.
     """
 
-    def __init__(self, name: str, growth: float = 1.5) -> None:
+    def __init__(self, name: str, growth: float = 1.5, granularity: int = 64) -> None:
         self.name = name
         self.growth = growth
+        self.granularity = granularity
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
         self.length = 0
@@ -173,6 +176,7 @@ class KVCacheLayer:
         if self.budget is not None:
             # Never hold more than the budget plus one update.
             new_capacity = max(needed, min(new_capacity, self.budget + like.shape[2]))
+        new_capacity = -(-new_capacity // self.granularity) * self.granularity
         batch, heads, _, dim = like.shape
         keys = like.new_empty(batch, heads, new_capacity, dim)
         values = like.new_empty(batch, heads, new_capacity, dim)
