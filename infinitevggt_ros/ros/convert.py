@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """ROS message <-> numpy conversion and the messages built from one FrameResult.
 
 Needs the ROS message classes (sensor_msgs, geometry_msgs, nav_msgs, std_msgs) and numpy,

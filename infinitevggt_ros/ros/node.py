@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """ROS 2 node: camera images in, point cloud, depth, poses and TF out (InfiniteVGGT).
 
 A lifecycle node (as mgonzs13/yolo_ros): parameters are declared in ``__init__``;
@@ -466,8 +468,11 @@ class StreamNode(LifecycleNode):
         if requested is not None and reason is None:
             reason = requested
         if pending:
-            text = engine.update_memory(**pending)
-            self.get_logger().info(f"rolling memory: {text}")
+            try:
+                text = engine.update_memory(**pending)
+                self.get_logger().info(f"rolling memory: {text}")
+            except ValueError as error:  # validated on set already; never lose the frame
+                self.get_logger().error(f"rolling memory change refused by the engine: {error}")
         if reason is not None:
             self._start_new_sequence(reason)
 

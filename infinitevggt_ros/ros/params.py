@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Node parameters: declarations as data, a typed NodeParams, validation.
 
 Every parameter is described once, in ``PARAMETER_SPECS``. From that table come

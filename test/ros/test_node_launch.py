@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """launch/stream.launch.py: parsed and generated where launch_ros exists (not in this dev env)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """The stream node as its own process, driven over DDS from this process (tiny random model).
 
 Run on loopback only (scripts/loopback_run.sh, as `make test` does). One node process serves

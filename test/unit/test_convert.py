@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Message conversion with message classes only (no rclpy.init)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """docs/ros_node.md holds the parameter table generated from the declarations."""
 
 from __future__ import annotations
