@@ -68,23 +68,17 @@ class SyntheticFrame:
 
 
 @functools.lru_cache(maxsize=4)
-def _camera_rays(intrinsics: PinholeIntrinsics) -> np.ndarray:
-    """Rays [H*W, 3] float32 with unit z in the camera frame: hit distance t = depth."""
+def _camera_rays(intrinsics: PinholeIntrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Ray columns (x [H*W], y [H*W]) float32 of rays (x, y, 1) in the camera frame.
+
+    With unit z, the hit distance t along a ray is the depth.
+    """
     v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width].astype(np.float32)
-    rays = (
-        np.stack(
-            [
-                (u - intrinsics.cx) / intrinsics.fx,
-                (v - intrinsics.cy) / intrinsics.fy,
-                np.ones_like(u),
-            ],
-            axis=-1,
-        )
-        .reshape(-1, 3)
-        .astype(np.float32)
-    )
-    rays.setflags(write=False)
-    return rays
+    x = ((u - intrinsics.cx) / intrinsics.fx).reshape(-1).astype(np.float32)
+    y = ((v - intrinsics.cy) / intrinsics.fy).reshape(-1).astype(np.float32)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
 
 
 @dataclass(frozen=True)
@@ -154,19 +148,17 @@ class RoomScene:
         self.light_pos = np.array([0.3, -0.2, 2.4], dtype=np.float32)
         self.sphere_centres = [s.centre.astype(np.float32) for s in self.spheres]
 
-    def intersect(self, origin: np.ndarray, dirs: np.ndarray):
-        """Nearest hit of rays ``origin + t * dirs`` (dirs [P, 3]).
+    def intersect(self, origin: np.ndarray, d: list[np.ndarray]):
+        """Nearest hit of rays ``origin + t * d`` (d: the x, y, z columns, [P] each).
 
-        Returns (t [P], surface id [P] int, normal [P, 3]). Every ray hits the room,
-        since the camera is inside it. Works on per-axis columns: reductions over a
-        last axis of size 3 are slow in numpy.
+        Returns (t [P], surface id [P] int). Every ray hits the room, since the camera is
+        inside it. Works on per-axis columns: numpy is slow on a last axis of size 3.
         """
         o = origin.astype(np.float32)
-        d = [np.ascontiguousarray(dirs[:, a]) for a in range(3)]
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = [1.0 / d[a] for a in range(3)]
         big = np.float32(1e30)
-        n = dirs.shape[0]
+        n = d[0].shape[0]
         # Room: exit distance per axis from inside the box.
         t_best = np.full(n, big, dtype=np.float32)
         surface = np.zeros(n, dtype=np.int32)
@@ -181,55 +173,81 @@ class RoomScene:
             t_best = np.where(closer, t_a, t_best)
             surface = np.where(closer, 2 * a + pos, surface)
 
+        a_coef = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+        inv_len = 1.0 / np.sqrt(a_coef)
+
+        def candidates(centre: np.ndarray, radius: float) -> np.ndarray:
+            """Indices of rays that can hit a bounding sphere (all rays from inside it).
+
+            Objects cover a small part of the image: testing only these rays is most of
+            the rendering speed.
+            """
+            oc = centre - o
+            dist = float(np.linalg.norm(oc))
+            if dist <= radius:
+                return np.arange(n)
+            cos_cone = np.sqrt(1.0 - (radius / dist) ** 2)
+            cos_ray = (d[0] * float(oc[0]) + d[1] * float(oc[1]) + d[2] * float(oc[2])) * inv_len
+            return np.nonzero(cos_ray >= cos_cone * dist)[0]
+
         for k, box in enumerate(self.boxes):
-            t_near = np.full(n, -big, dtype=np.float32)
-            t_far = np.full(n, big, dtype=np.float32)
-            near_axis = np.zeros(n, dtype=np.int32)
+            idx = candidates((box.lo + box.hi) / 2, float(np.linalg.norm(box.hi - box.lo)) / 2)
+            if idx.size == 0:
+                continue
+            ds = [d[a][idx] for a in range(3)]
+            invs = [inv[a][idx] for a in range(3)]
+            t_near = np.full(idx.size, -big, dtype=np.float32)
+            t_far = np.full(idx.size, big, dtype=np.float32)
+            near_axis = np.zeros(idx.size, dtype=np.int32)
             for a in range(3):
                 # Python floats keep the arrays float32; a NaN (ray in the slab's
                 # plane) fails every comparison below, so it never counts as a hit.
                 with np.errstate(invalid="ignore"):
-                    t1 = float(box.lo[a] - o[a]) * inv[a]
-                    t2 = float(box.hi[a] - o[a]) * inv[a]
+                    t1 = float(box.lo[a] - o[a]) * invs[a]
+                    t2 = float(box.hi[a] - o[a]) * invs[a]
                 lo_t = np.minimum(t1, t2)
                 hi_t = np.maximum(t1, t2)
-                larger = lo_t > t_near
-                near_axis = np.where(larger, a, near_axis)
+                near_axis = np.where(lo_t > t_near, a, near_axis)
                 t_near = np.maximum(t_near, lo_t)
                 t_far = np.minimum(t_far, hi_t)
-            hit = (t_near <= t_far) & (t_near > 1e-4) & (t_near < t_best)
-            t_best = np.where(hit, t_near, t_best)
+            hit = (t_near <= t_far) & (t_near > 1e-4) & (t_near < t_best[idx])
+            sel = idx[hit]
+            t_best[sel] = t_near[hit]
             # Box faces get ids after the room: 6 + 6 * k + 2 * axis + (ray direction > 0).
-            face = 2 * near_axis + (np.choose(near_axis, d) > 0)
-            surface = np.where(hit, 6 + 6 * k + face, surface)
+            axis_hit = near_axis[hit]
+            d_axis = np.where(
+                axis_hit == 0, ds[0][hit], np.where(axis_hit == 1, ds[1][hit], ds[2][hit])
+            )
+            surface[sel] = 6 + 6 * k + 2 * axis_hit + (d_axis > 0)
 
         sphere_base = 6 + 6 * len(self.boxes)
-        a_coef = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
         for k, sph in enumerate(self.spheres):
+            idx = candidates(sph.centre, sph.radius)
+            if idx.size == 0:
+                continue
+            ds = [d[a][idx] for a in range(3)]
+            a_sub = a_coef[idx]
             oc = [float(x) for x in o - sph.centre]
-            b = 2.0 * (d[0] * oc[0] + d[1] * oc[1] + d[2] * oc[2])
+            b = 2.0 * (ds[0] * oc[0] + ds[1] * oc[1] + ds[2] * oc[2])
             c = float(np.dot(oc, oc) - sph.radius**2)
-            disc = b * b - 4 * a_coef * c
+            disc = b * b - 4 * a_sub * c
             ok = disc > 0
-            t = (-b - np.sqrt(np.where(ok, disc, 0))) / (2 * a_coef)
-            hit = ok & (t > 1e-4) & (t < t_best)
-            t_best = np.where(hit, t, t_best)
-            surface = np.where(hit, sphere_base + k, surface)
+            t = (-b - np.sqrt(np.where(ok, disc, 0))) / (2 * a_sub)
+            hit = ok & (t > 1e-4) & (t < t_best[idx])
+            t_best[idx[hit]] = t[hit]
+            surface[idx[hit]] = sphere_base + k
 
-        points = o + t_best[:, None] * dirs
-        normal = self._normals(points, surface)
-        return t_best, surface, normal
+        return t_best, surface
 
     def _normals(self, points: np.ndarray, surface: np.ndarray) -> np.ndarray:
         """Unit normals [P, 3] facing the inside of the room / outside of objects."""
-        normal = np.zeros_like(points)
-        planar = surface < 6 + 6 * len(self.boxes)
         face = np.where(surface < 6, surface, (surface - 6) % 6)
         axis = face // 2
-        # Room faces point inwards (against the ray), box faces outwards (against the ray).
-        sign = np.where(face % 2 == 1, -1.0, 1.0).astype(np.float32)
-        idx = np.nonzero(planar)[0]
-        normal[idx, axis[idx]] = sign[idx]
+        # Room faces point inwards, box faces outwards: both against the ray, so the
+        # sign follows the face parity (odd = the ray moved towards +axis).
+        sign = np.where(face % 2 == 1, np.float32(-1.0), np.float32(1.0))
+        zero = np.float32(0.0)
+        normal = np.stack([np.where(axis == a, sign, zero) for a in range(3)], axis=1)
         sphere_base = 6 + 6 * len(self.boxes)
         for k, sph in enumerate(self.spheres):
             sel = np.nonzero(surface == sphere_base + k)[0]
@@ -305,12 +323,14 @@ class RoomScene:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Render RGB [H, W, 3] uint8 and depth [H, W] float32 (metres) from one pose."""
         h, w = intrinsics.height, intrinsics.width
-        rays_cam = _camera_rays(intrinsics)
-        rot = T_world_cam[:3, :3].astype(np.float32)
+        x, y = _camera_rays(intrinsics)
+        rot = T_world_cam[:3, :3]
         origin = T_world_cam[:3, 3].astype(np.float32)
-        dirs = rays_cam @ rot.T
-        t, surface, normal = self.intersect(origin, dirs)
-        points = origin + t[:, None] * dirs
+        # World ray columns: R @ (x, y, 1); Python floats keep them float32.
+        d = [x * float(rot[a, 0]) + y * float(rot[a, 1]) + float(rot[a, 2]) for a in range(3)]
+        t, surface = self.intersect(origin, d)
+        points = np.stack([float(origin[a]) + t * d[a] for a in range(3)], axis=1)
+        normal = self._normals(points, surface)
         color = self.shade(points, surface, normal)
         rgb = (color * 255.0 + 0.5).astype(np.uint8).reshape(h, w, 3)
         return rgb, t.reshape(h, w).astype(np.float32)
