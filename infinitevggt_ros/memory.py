@@ -152,7 +152,8 @@ class KVCacheLayer:
         self.length = 0
         self.anchor = 0
         self.budget: int | None = None
-        self.last_score: float | None = None  # mean diversity score at the last eviction
+        # Mean diversity score at the last eviction (0-d tensor on the cache's device).
+        self.last_score: torch.Tensor | None = None
         self.evicted_this_frame = False
 
     def reset(self) -> None:
@@ -202,19 +203,33 @@ class KVCacheLayer:
         return self.keys[:, :, : self.length], self.values[:, :, : self.length]
 
     def _evict_to(self, budget: int) -> None:
+        """Drop the least diverse candidates, per head, until ``budget`` tokens remain.
+
+        Kept tokens end up in slots [0, budget) without moving the whole cache: tokens
+        kept from the tail [budget, length) are swapped into the evicted slots in front.
+        Attention does not depend on the order of cached tokens (RoPE is applied
+        before caching), so only O(evicted) tokens move and nothing syncs with the host.
+        """
         anchor = min(self.anchor, budget)
-        keep = budget - anchor
-        candidates_k = self.keys[:, :, anchor : self.length]
-        candidates_v = self.values[:, :, anchor : self.length]
-        scores = diversity_scores(candidates_k)
-        self.last_score = float(scores.mean())
+        evict = self.length - budget
+        candidates = self.keys[:, :, anchor : self.length]
+        scores = diversity_scores(candidates)
+        self.last_score = scores.mean()  # stays on the device; read once per frame
         self.evicted_this_frame = True
-        kept = torch.topk(scores, keep, dim=-1, largest=False, sorted=False).indices
-        kept = kept.sort(dim=-1).values.unsqueeze(-1).expand(-1, -1, -1, candidates_k.shape[-1])
-        kept_k = torch.gather(candidates_k, 2, kept)
-        kept_v = torch.gather(candidates_v, 2, kept)
-        self.keys[:, :, anchor:budget] = kept_k
-        self.values[:, :, anchor:budget] = kept_v
+        evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
+        evicted = evicted.sort(dim=-1).values + anchor  # front slots first
+        in_tail = (evicted >= budget).to(torch.int32)
+        tail_evicted = torch.zeros_like(in_tail).scatter_add_(
+            -1, (evicted - budget).clamp(min=0), in_tail
+        )
+        # Tail slots with kept tokens first: they fill the evicted front slots, pairwise.
+        sources = torch.sort(tail_evicted, dim=-1, stable=True).indices + budget
+        width = self.keys.shape[-1]
+        sources = sources.unsqueeze(-1).expand(-1, -1, -1, width)
+        targets = evicted.unsqueeze(-1).expand(-1, -1, -1, width)
+        for buffer in (self.keys, self.values):
+            moved = torch.gather(buffer, 2, sources)
+            buffer.scatter_(2, targets, moved)
         self.length = budget
 
 
@@ -262,7 +277,7 @@ class RollingKVMemory:
         self.global_layers = [KVCacheLayer(f"global_blocks.{i}") for i in range(num_global_layers)]
         self._build_camera_layers()
         self.frames = 0
-        self.layer_scores = [0.0] * num_global_layers
+        self.layer_scores: list[float | torch.Tensor] = [0.0] * num_global_layers
         self._clamp_warned: set[str] = set()
 
     def _build_camera_layers(self) -> None:
@@ -320,7 +335,8 @@ class RollingKVMemory:
         if self.config.budget_allocation == "uniform":
             share = torch.full((self.num_global_layers,), 1.0 / self.num_global_layers)
         else:
-            scores = torch.tensor(self.layer_scores, dtype=torch.float32)
+            # The one host sync of the memory per frame.
+            scores = torch.stack([torch.as_tensor(s).float().cpu() for s in self.layer_scores])
             share = torch.softmax((1.0 - scores) / self.config.budget_temperature, dim=0)
         return [int(total * float(p)) for p in share]
 

@@ -143,7 +143,7 @@ def test_budgets_sum_to_at_most_the_total(tiny_model):
 def test_adaptive_budgets_follow_layer_scores(tiny_model):
     engine = StreamEngine(tiny_model, total_budget=200)
     run(engine, frames(8))
-    scores = torch.tensor(engine._memory.layer_scores)
+    scores = torch.tensor([float(s) for s in engine._memory.layer_scores])
     budgets = torch.tensor(engine._memory.layer_budgets(), dtype=torch.float32)
     assert not torch.all(scores == 0), "no layer ever evicted"
     # Lower score (more diverse) -> larger share of the budget.
@@ -175,12 +175,12 @@ def test_eviction_keeps_the_most_diverse_keys():
     values = torch.arange(5.0)[:, None].expand(5, 3)
     kept_k, kept_v = layer.update(keys[None, None], values[None, None].contiguous())
     assert kept_k.shape[2] == 3
-    assert kept_v[0, 0, :, 0].tolist() == [0.0, 1.0, 3.0] or kept_v[0, 0, :, 0].tolist() == [
-        0.0,
-        2.0,
-        3.0,
-    ]
-    assert 3.0 in kept_v[0, 0, :, 0].tolist() and kept_v[0, 0, 0, 0] == 0.0
+    kept = kept_v[0, 0, :, 0].tolist()
+    assert kept[0] == 0.0  # the anchor stays in place
+    assert 3.0 in kept and len({1.0, 2.0, 4.0} & set(kept)) == 1
+    # Keys travel with their values.
+    for key, value in zip(kept_k[0, 0], kept_v[0, 0, :, 0], strict=True):
+        torch.testing.assert_close(key, keys[int(value)])
 
 
 def test_too_small_budget_is_clamped_with_one_warning(tiny_model, caplog):
