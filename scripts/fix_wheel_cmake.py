@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy
 
-# Order matters: the numpy include lives under the interpreter prefix.
-NUMPY_INCLUDE = re.compile(r"/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/_core/include")
+# Include dirs of the interpreter the wheels were built with (manylinux image paths).
+NUMPY_INCLUDE = re.compile(
+    r"/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/_core/include"
+)
 PYTHON_INCLUDE = re.compile(r"/opt/python/cp3\d+-cp3\d+/include/python3\.\d+")
 
 
@@ -40,6 +42,7 @@ def rewrite_cmake_files(share_dir: Path) -> int:
 
 
 def main() -> int:
+    """Rewrite the CMake files of the running interpreter's environment."""
     share_dir = Path(sys.prefix) / "share"
     if not share_dir.is_dir():
         print(f"fix_wheel_cmake: {share_dir} does not exist; are the ros-* wheels installed?")

@@ -1,0 +1,62 @@
+# infinitevggt_ros developer commands. On a fresh machine: `make demo`, `make test`.
+# Setup (scripts/dev_env.sh) is idempotent: it is redone only when its inputs change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON := .venv/bin/python
+RUFF := .venv/bin/ruff
+LINT_PATHS := $(wildcard infinitevggt_ros launch test scripts tools setup.py)
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="test/unit -k memory"
+PYTEST_ARGS ?=
+# Extra arguments for the demo module, e.g. make demo DEMO_ARGS="--frames 20"
+DEMO_ARGS ?=
+
+.PHONY: help setup build test demo lint format lock clean distclean
+
+help:
+	@echo "make demo      set up (first time) and run the demo (python -m infinitevggt_ros.offline.demo)"
+	@echo "make test      set up (first time), build, run all tests on loopback-only DDS"
+	@echo "make setup     create/update .venv and the stand-in tf2_msgs (scripts/dev_env.sh)"
+	@echo "make build     colcon build of this package into .build/ws"
+	@echo "make lint      ruff over the code (the same rules test_flake8/test_pep257 use)"
+	@echo "make format    ruff format (black-compatible, line length 99)"
+	@echo "make lock      rewrite constraints/lock.txt from the current .venv"
+	@echo "make clean     remove build outputs (.build, caches); distclean also removes .venv"
+
+setup:
+	@scripts/dev_env.sh
+
+build: setup
+	@scripts/colcon_build.sh
+
+test: build
+	@scripts/loopback_run.sh $(PYTHON) -m pytest $(PYTEST_ARGS)
+
+demo: build
+	@if [ -f infinitevggt_ros/offline/demo.py ]; then \
+		scripts/loopback_run.sh $(PYTHON) -m infinitevggt_ros.offline.demo $(DEMO_ARGS); \
+	else \
+		echo "make demo: infinitevggt_ros/offline/demo.py is not written yet (issue 5); nothing to run." >&2; \
+		exit 2; \
+	fi
+
+lint: setup
+	$(RUFF) check $(LINT_PATHS)
+
+format: setup
+	$(RUFF) format $(LINT_PATHS)
+
+lock: setup
+	@{ echo "# Pinned versions of the development stack (pip freeze of a working .venv; regenerate with"; \
+	   echo "# \`make lock\`). Used as constraints by scripts/dev_env.sh."; \
+	   $(PYTHON) -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > constraints/lock.txt.new
+	@mv constraints/lock.txt.new constraints/lock.txt
+	@echo "constraints/lock.txt: $$(grep -vc '^#' constraints/lock.txt) pinned packages"
+
+clean:
+	rm -rf .build build install log .pytest_cache .ruff_cache *.egg-info
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv
