@@ -58,7 +58,6 @@ logger = logging.getLogger(__name__)
 @dataclass
 class _QueuedImage:
     message: Image | CompressedImage
-    received_s: float
 
 
 class FrameInbox:
@@ -157,7 +156,6 @@ class StreamNode(LifecycleNode):
         self._outputs: dict[str, Any] = {}
         self._inputs: list[Any] = []
         self._tf_publisher = None
-        self._tf_warning_done = False
         self._camera_mount: np.ndarray | None = None
         self._tf_buffer = None
         self._diagnostics_timer = None
@@ -379,7 +377,7 @@ class StreamNode(LifecycleNode):
     def _on_image(self, message: Image | CompressedImage) -> None:
         with self._lock:
             self._counters.received += 1
-        self._inbox.put(_QueuedImage(message, time.monotonic()))
+        self._inbox.put(_QueuedImage(message))
 
     def _on_camera_info(self, message: CameraInfo) -> None:
         self._camera_info = message
@@ -392,7 +390,7 @@ class StreamNode(LifecycleNode):
         return response
 
     def _validate_parameters(self, parameters: list[rclpy.Parameter]) -> SetParametersResult:
-        changes = {p.name: _plain_value(p.value) for p in parameters}
+        changes = _own_changes(parameters)
         for name, value in changes.items():
             problem = validate_value(name, value)
             if problem is not None:
@@ -410,7 +408,9 @@ class StreamNode(LifecycleNode):
         return SetParametersResult(successful=True, reason=reason)
 
     def _apply_parameters(self, parameters: list[rclpy.Parameter]) -> None:
-        changes = {p.name: _plain_value(p.value) for p in parameters}
+        changes = _own_changes(parameters)
+        if not changes:
+            return
         self.params = self.params.replace(changes)
         memory_changes = {k: v for k, v in changes.items() if k in MEMORY_PARAMETER_NAMES}
         if memory_changes:
@@ -673,6 +673,11 @@ class StreamNode(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_publisher.publish(array)
+
+
+def _own_changes(parameters: list[rclpy.Parameter]) -> dict[str, Any]:
+    """``{name: value}`` of this node's parameters (rclpy's own, e.g. use_sim_time, skipped)."""
+    return {p.name: _plain_value(p.value) for p in parameters if p.name in SPECS_BY_NAME}
 
 
 def _plain_value(value: Any) -> Any:

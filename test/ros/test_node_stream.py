@@ -419,6 +419,23 @@ def test_runtime_budget_change_reaches_the_engine(stream):
     probe.wait_for_diagnostics(lambda v: v["budget_temperature"] == "0.25", "temperature")
 
 
+def test_output_parameter_applies_to_the_next_frame(stream):
+    probe, _, _ = stream
+    assert probe.set_parameter("pixel_stride", 4).successful
+    try:
+        cloud = wait_for_frame(probe, send_frame(probe, make_image(55)))["points"][0]
+        assert 0 < cloud.width <= 14 * 21
+    finally:
+        assert probe.set_parameter("pixel_stride", 1).successful
+    cloud = wait_for_frame(probe, send_frame(probe, make_image(56)))["points"][0]
+    assert cloud.width > 14 * 21
+
+
+def test_rclpy_own_parameters_stay_settable(stream):
+    probe, _, _ = stream
+    assert probe.set_parameter("use_sim_time", False).successful
+
+
 def test_policy_change_applies_at_next_reset(stream):
     probe, _, _ = stream
     result = probe.set_parameter("anchor_policy", "none")
