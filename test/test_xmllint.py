@@ -18,7 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "infinitevggt_ros"
 # Python modules provided by ROS packages (rosdep key = module's top-level name).
 ROS_MODULE = re.compile(
-    r"^(rclpy|launch|launch_ros|launch_testing|tf2_ros|ament_index_python|\w+_msgs|\w+_srvs)$"
+    r"^(rclpy|launch|launch_ros|launch_testing|tf2_ros|ament_index_python"
+    r"|\w+_msgs|\w+_srvs|\w+_interfaces)$"
 )
 
 
