@@ -655,13 +655,25 @@ def test_sigint_mid_frame_exits_zero_quickly(tmp_path):
     namespace = "/slow"
     # Full-width frames take seconds on a CPU even with the tiny model: SIGINT lands mid-frame.
     process, log_path = start_node(
-        tmp_path, "slow", *TEST_OVERRIDES, "model_width:=518", namespace=namespace
+        tmp_path,
+        "slow",
+        *TEST_OVERRIDES,
+        "model_width:=518",
+        "process_policy:=latest",
+        namespace=namespace,
     )
     probe = Probe(namespace)
     try:
         probe.wait_until_connected(process, log_path)
         send_frame(probe, make_image(1, (392, 518)))
         probe.wait_for_diagnostics(lambda v: v["received_frames"] == "1", "the frame received")
+        # While frame 1 is running, frame 3 replaces the waiting frame 2 (policy latest).
+        send_frame(probe, make_image(2, (392, 518)))
+        send_frame(probe, make_image(3, (392, 518)))
+        probe.wait_for_diagnostics(
+            lambda v: v["received_frames"] == "3" and v["dropped_frames"] == "1",
+            "one dropped frame",
+        )
         process.send_signal(signal.SIGINT)
         started = time.monotonic()
         status = wait_for_exit(process, log_path, timeout_s=15.0)
