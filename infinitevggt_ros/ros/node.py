@@ -477,6 +477,17 @@ class StreamNode(LifecycleNode):
             self._start_new_sequence(reason)
 
         try:
+            # Before inference: a frame that cannot be placed must not enter the memory.
+            frames = self._output_frames(frame_id)
+        except Exception as error:  # TF lookup of the camera mount (tf2_ros exceptions)
+            self.get_logger().warning(
+                f"frame skipped, camera mount not available yet: {error}",
+                throttle_duration_sec=5.0,
+            )
+            with self._lock:
+                self._counters.failed_frames += 1
+            return
+        try:
             prepared = prepare_image(rgb, params.model_width, params.preprocess_mode)
             result = engine.step(prepared.tensor)
         except ValueError as error:
@@ -489,7 +500,7 @@ class StreamNode(LifecycleNode):
             first_pose = convert.camera_pose_from_extrinsic(
                 result.extrinsic.numpy(), sequence.scale
             )
-            sequence.frames = self._output_frames(frame_id).anchored(first_pose)
+            sequence.frames = frames.anchored(first_pose)
 
         options = convert.OutputOptions(
             scale=sequence.scale,
