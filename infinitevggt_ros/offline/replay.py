@@ -507,10 +507,6 @@ def replay_sequence(
     )
     cloud_xyz, cloud_rgb = accumulator.result()
     ply_path = write_ply(output_dir / PLY_FILENAME, cloud_xyz, cloud_rgb)
-    np.savez_compressed(
-        output_dir / "strip.npz",
-        **{f"{key}_{i}": value for i, item in enumerate(strip) for key, value in item.items()},
-    )
 
     latencies = np.array([r.latency_ms for r in records])
     import torch
