@@ -2,9 +2,9 @@
 # Copyright 2026 The infinitevggt_ros authors
 """ROS message <-> numpy conversion and the messages built from one FrameResult.
 
-Needs the ROS message classes (sensor_msgs, geometry_msgs, nav_msgs, std_msgs) and numpy,
-never an rclpy node or ``rclpy.init``: the live node and the offline bag replay share it.
-Everything is vectorised over pixels / points.
+Needs the ROS message classes (sensor_msgs, geometry_msgs, nav_msgs, std_msgs), numpy and the
+ROS-free ``geometry`` / ``preprocess`` modules, never an rclpy node or ``rclpy.init``: the live
+node and the offline bag replay share it. Everything is vectorised over pixels / points.
 
 Frames (REP-103 / REP-105). The model's world ("optical world") is the first camera's optical
 frame of the sequence. The published fixed frame is either
@@ -41,6 +41,8 @@ from infinitevggt_ros.geometry import (
     to_homogeneous,
     unproject_depth,
 )
+from infinitevggt_ros.preprocess import ImageMapping, resize_to_camera
+from infinitevggt_ros.results import FrameResult
 
 #: Largest accepted image side; anything bigger is a corrupt header, not a camera.
 MAX_IMAGE_SIDE_PX = 16384
@@ -747,8 +749,8 @@ def _numpy(value) -> np.ndarray:
 
 
 def build_frame_messages(
-    result,
-    mapping,
+    result: FrameResult,
+    mapping: ImageMapping | None,
     model_rgb: np.ndarray,
     stamp: Time,
     frames: OutputFrames,
@@ -802,8 +804,8 @@ def build_frame_messages(
 
     scaled_depth = np.where(np.isfinite(depth) & (depth > 0), depth * options.scale, np.nan)
     if options.depth_resolution == "camera":
-        from infinitevggt_ros.preprocess import resize_to_camera
-
+        if mapping is None:
+            raise ValueError("depth_resolution 'camera' needs the frame's image mapping")
         out_depth = resize_to_camera(scaled_depth.astype(np.float32), mapping, "nearest")
         out_conf = resize_to_camera(depth_conf, mapping, "nearest")
         out_intrinsic = np.asarray(mapping.model_to_camera_intrinsics(intrinsic))
