@@ -28,14 +28,15 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from rcl_interfaces.msg import Log
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
 from infinitevggt_ros.ros import convert
+from infinitevggt_ros.ros.params import PARAMETER_SPECS, default_values
 
 try:
     from tf2_msgs.msg import TFMessage
@@ -137,6 +138,10 @@ class Probe:
             CameraInfo, f"{namespace}/camera_info", reliable
         )
         self.set_parameters = self.node.create_client(SetParameters, f"{node}/set_parameters")
+        self.get_parameters = self.node.create_client(GetParameters, f"{node}/get_parameters")
+        self.describe_parameters = self.node.create_client(
+            DescribeParameters, f"{node}/describe_parameters"
+        )
         self.reset = self.node.create_client(Trigger, f"{node}/reset")
         self.get_state = self.node.create_client(GetState, f"{node}/get_state")
         self.change_state = self.node.create_client(ChangeState, f"{node}/change_state")
@@ -284,6 +289,30 @@ def wait_for_frame(probe: Probe, stamp: Time) -> dict:
         return found if all(found.values()) else None
 
     return probe.wait_for(arrived, what=f"outputs of the frame stamped {stamp.sec}")
+
+
+def test_running_node_declares_the_params_file_values(stream):
+    probe, _, _ = stream
+    names = [spec.name for spec in PARAMETER_SPECS]
+    response = probe.call(probe.get_parameters, GetParameters.Request(names=names))
+    running = {
+        name: parameter_value_to_python(value) for name, value in zip(names, response.values)
+    }
+    expected = default_values()
+    for override in TEST_OVERRIDES:
+        name, text = override.split(":=")
+        default = expected[name]
+        expected[name] = type(default)(text) if not isinstance(default, bool) else text == "true"
+    running = {
+        k: list(v) if not isinstance(v, (str, bool, int, float)) else v for k, v in running.items()
+    }
+    assert running == expected
+    described = probe.call(
+        probe.describe_parameters,
+        DescribeParameters.Request(names=["model_width", "total_budget"]),
+    ).descriptors
+    assert described[0].read_only and described[0].integer_range[0].step == 14
+    assert not described[1].read_only and "next_frame" in described[1].additional_constraints
 
 
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
