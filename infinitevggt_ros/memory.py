@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, fields, replace
 
 import torch
+from torch.profiler import record_function
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +126,16 @@ LIVE_SETTINGS = ("total_budget", "budget_allocation", "budget_temperature", "cam
 
 def diversity_scores(candidates: torch.Tensor) -> torch.Tensor:
     """Keys [B, heads, N, D] -> [B, heads, N] alignment of each unit key with the mean
-    unit key of all N candidates (lower = more diverse). Computed in float32."""
-    unit = candidates.float()
-    unit = unit / unit.norm(dim=-1, keepdim=True)
-    mean_unit = unit.mean(dim=2, keepdim=True)
-    return (unit * mean_unit).sum(dim=-1)
+    unit key of all N candidates (lower = more diverse).
+
+    A few reads of the keys and no normalised copy: inverse norms, the mean unit key
+    as one matrix product, then the dot products, all accumulated in float32 (half
+    precision scores would tie too often for a stable selection).
+    """
+    inv_norm = torch.linalg.vector_norm(candidates, dim=-1, dtype=torch.float32).reciprocal()
+    weights = (inv_norm / candidates.shape[2]).to(candidates.dtype).unsqueeze(-2)
+    mean_unit = weights @ candidates  # [B, heads, 1, D]
+    return (candidates * mean_unit).sum(dim=-1, dtype=torch.float32) * inv_norm
 
 
 class KVCacheLayer:
@@ -199,7 +205,8 @@ class KVCacheLayer:
         self.values[:, :, start:end] = values
         self.length = end
         if self.budget is not None and self.length > self.budget:
-            self._evict_to(self.budget)
+            with record_function("eviction"):
+                self._evict_to(self.budget)
         return self.keys[:, :, : self.length], self.values[:, :, : self.length]
 
     def _evict_to(self, budget: int) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from .blocks import Block, KVLayer, RotaryEmbedding2D
 from .config import ModelConfig
@@ -103,7 +104,8 @@ class Aggregator(nn.Module):
         batch, frames, _, height, width = images.shape
         rows, cols = height // self.patch_size, width // self.patch_size
         images = (images - self.image_mean) / self.image_std
-        patches = self.patch_embed(images.reshape(batch * frames, 3, height, width))
+        with record_function("patch_embed"):
+            patches = self.patch_embed(images.reshape(batch * frames, 3, height, width))
         dim = patches.shape[-1]
 
         variant = torch.ones(frames, dtype=torch.long, device=images.device)
@@ -132,12 +134,16 @@ class Aggregator(nn.Module):
         for index, (frame_block, global_block) in enumerate(
             zip(self.frame_blocks, self.global_blocks, strict=True)
         ):
-            tokens = frame_block(tokens.reshape(batch * frames, per_frame, dim), frame_positions)
+            with record_function("frame_block"):
+                tokens = frame_block(
+                    tokens.reshape(batch * frames, per_frame, dim), frame_positions
+                )
             frame_out = tokens.reshape(batch, frames, per_frame, dim)
             kv = None if global_kv is None else global_kv[index]
-            tokens = global_block(
-                tokens.reshape(batch, frames * per_frame, dim), global_positions, kv, mask
-            )
+            with record_function("global_block"):
+                tokens = global_block(
+                    tokens.reshape(batch, frames * per_frame, dim), global_positions, kv, mask
+                )
             global_out = tokens.reshape(batch, frames, per_frame, dim)
             outputs.append(torch.cat((frame_out, global_out), dim=-1) if index in keep else None)
         return outputs

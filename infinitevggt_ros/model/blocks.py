@@ -12,8 +12,12 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ATTENTION_BACKENDS = ("sdpa", "flash_attn")
+ATTENTION_BACKENDS = ("sdpa", "sdpa_no_cudnn", "flash_attn")
+# cuDNN attention builds an execution plan per new shape, and the rolling memory's
+# key length changes every frame; these kernels need no plan.
+_PLANLESS_SDPA = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 class KVLayer(Protocol):
@@ -42,6 +46,9 @@ def attend(
 
         out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return out.transpose(1, 2)
+    if backend == "sdpa_no_cudnn" and q.is_cuda:
+        with sdpa_kernel(_PLANLESS_SDPA):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
 
@@ -144,9 +151,13 @@ class Attention(nn.Module):
         q, k = self.q_norm(q), self.k_norm(k)
         if self.rope is not None and positions is not None:
             q, k = self.rope(q, positions), self.rope(k, positions)
+        if torch.is_autocast_enabled(x.device.type):
+            # LayerNorm and RoPE ran in float32 under autocast; attend (and cache) in the
+            # autocast dtype, as fused kernels need one dtype and the cache is half size.
+            dtype = torch.get_autocast_dtype(x.device.type)
+            q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
         if kv_layer is not None:
             k, v = kv_layer.update(k, v)
-            q = q.to(k.dtype)
         out = attend(q, k, v, attn_mask=attn_mask, backend=self.backend)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, width))
 

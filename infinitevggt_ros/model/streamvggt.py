@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from .aggregator import Aggregator
 from .blocks import ATTENTION_BACKENDS, Attention, KVLayer
@@ -151,10 +152,13 @@ class StreamVGGT(nn.Module):
             layers = self.aggregator(images, starts_sequence, global_kv, self._kept_layers)
         with torch.autocast(device_type, enabled=False):
             layers = [None if x is None else x.float() for x in layers]
-            pose_enc = self.camera_head(layers[-1][:, :, 0], camera_kv)
+            with record_function("camera_head"):
+                pose_enc = self.camera_head(layers[-1][:, :, 0], camera_kv)
             patch_start = self.aggregator.num_special
-            depth, depth_conf = self.depth_head(layers, (height, width), patch_start)
-            points, points_conf = self.point_head(layers, (height, width), patch_start)
+            with record_function("depth_head"):
+                depth, depth_conf = self.depth_head(layers, (height, width), patch_start)
+            with record_function("point_head"):
+                points, points_conf = self.point_head(layers, (height, width), patch_start)
         return Predictions(
             depth=depth[..., 0],
             depth_conf=depth_conf,

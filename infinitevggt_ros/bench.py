@@ -1,0 +1,338 @@
+"""``infinitevggt-bench``: speed and memory of the streaming engine.
+
+Runs the engine with seeded random weights (speed and memory do not depend on the
+weight values) on synthetic frames and records, per frame, the latency measured
+with CUDA events (wall clock on CPU) and the allocated/reserved device memory.
+Writes a JSON file and a PNG plot and prints a summary with the machine named.
+
+    infinitevggt-bench --preset release --height 392 --width 518 --frames 2000 \\
+        --dtype bfloat16 --output bench.json --plot bench.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .engine import StreamEngine
+from .memory import MemoryConfig
+
+logger = logging.getLogger(__name__)
+
+PROFILE_STAGES = (
+    "patch_embed",
+    "frame_block",
+    "global_block",
+    "eviction",
+    "camera_head",
+    "depth_head",
+    "point_head",
+)
+
+
+@dataclass
+class BenchConfig:
+    """What to run (see ``--help`` for each field)."""
+
+    preset: str = "release"
+    height: int = 392
+    width: int = 518
+    frames: int = 600
+    total_budget: int | None = 1_200_000
+    camera_cache_budget: int | None = MemoryConfig().camera_cache_budget
+    dtype: str = "bfloat16"
+    attention: str = "sdpa"
+    device: str = "cuda"
+    steady_from: int = 0  # first frame of the steady-state window; 0: second half
+    profile_frames: int = 0
+    agreement_frames: int = 0
+    seed: int = 0
+
+
+@dataclass
+class BenchResult:
+    config: BenchConfig
+    machine: dict
+    latency_ms: list[float] = field(default_factory=list)
+    allocated_gib: list[float] = field(default_factory=list)
+    reserved_gib: list[float] = field(default_factory=list)
+    peak_allocated_gib: float = 0.0
+    peak_reserved_gib: float = 0.0
+    cache_bytes: list[int] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    profile_ms_per_frame: dict = field(default_factory=dict)
+    agreement: dict = field(default_factory=dict)
+
+
+def describe_machine(device: torch.device) -> dict:
+    info = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info["gpu"] = props.name
+        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+        info["cuda"] = torch.version.cuda
+        try:
+            info["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            info["driver"] = "unknown"
+    return info
+
+
+def synthetic_frames(count: int, height: int, width: int, device, seed: int) -> torch.Tensor:
+    """A small bank of smooth random images [count, 3, H, W] in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, max(2, height // 28), max(2, width // 28), generator=generator)
+    images = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear")
+    return images.clamp(0, 1).to(device)
+
+
+class FrameTimer:
+    """Latency of one call: CUDA events on a GPU, the wall clock otherwise."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self) -> FrameTimer:
+        if self.cuda:
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.end = torch.cuda.Event(enable_timing=True)
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            self.end.record()
+            self.end.synchronize()
+            self.ms = self.start.elapsed_time(self.end)
+        else:
+            self.ms = (time.perf_counter() - self.t0) * 1e3
+
+
+def summarize(latency_ms: list[float], steady_from: int) -> dict:
+    start = steady_from or len(latency_ms) // 2
+    window = np.asarray(latency_ms[start:])
+    if window.size == 0:
+        raise ValueError(f"steady-state window starts at frame {start}, after the last frame")
+    p50, p95 = np.percentile(window, [50, 95])
+    return {
+        "steady_state_frames": [start, len(latency_ms)],
+        "ms_per_frame_mean": float(window.mean()),
+        "ms_per_frame_p50": float(p50),
+        "ms_per_frame_p95": float(p95),
+        "p95_over_p50": float(p95 / p50),
+        "frames_per_s": float(1e3 / window.mean()),
+        "first_frame_ms": float(latency_ms[0]),
+    }
+
+
+def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> dict:
+    """Device time per frame of each labelled stage, from torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if engine.device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for index in range(frames):
+            engine.step(images[index % len(images)])
+    totals = {}
+    for event in prof.key_averages():
+        if event.key in PROFILE_STAGES:
+            device_us = getattr(event, "device_time_total", None)
+            if device_us is None:
+                device_us = getattr(event, "cuda_time_total", 0)
+            totals[event.key] = {
+                "device_ms": device_us / 1e3 / frames,
+                "cpu_ms": event.cpu_time_total / 1e3 / frames,
+            }
+    return totals
+
+
+def measure_agreement(config: BenchConfig, images: torch.Tensor, frames: int) -> dict:
+    """Fast dtype vs float32 on the same device and weights, without eviction."""
+    results = {}
+    engines = {
+        name: StreamEngine.from_random_weights(
+            config.preset, config.seed, config.device, dtype, total_budget=None,
+            attention_backend=config.attention,
+        )
+        for name, dtype in (("float32", "float32"), (config.dtype, config.dtype))
+    }
+    errors: dict[str, list[float]] = {}
+    for index in range(frames):
+        exact = engines["float32"].step(images[index % len(images)])
+        fast = engines[config.dtype].step(images[index % len(images)])
+        for name in ("depth", "world_points", "pose_enc", "depth_conf"):
+            a, b = getattr(exact, name), getattr(fast, name)
+            scale = float(a.abs().max()) or 1.0
+            errors.setdefault(name, []).append(float((a - b).abs().max()) / scale)
+    for name, values in errors.items():
+        results[f"{name}_max_rel_error"] = max(values)
+        results[f"{name}_median_rel_error"] = float(np.median(values))
+    del engines
+    return results
+
+
+def run_benchmark(config: BenchConfig) -> BenchResult:
+    device = torch.device(config.device)
+    result = BenchResult(config=config, machine=describe_machine(device))
+    images = synthetic_frames(16, config.height, config.width, device, config.seed)
+    if config.agreement_frames:
+        result.agreement = measure_agreement(config, images, config.agreement_frames)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    engine = StreamEngine.from_random_weights(
+        config.preset,
+        config.seed,
+        device,
+        config.dtype,
+        total_budget=config.total_budget,
+        camera_cache_budget=config.camera_cache_budget,
+        attention_backend=config.attention,
+    )
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    timer = FrameTimer(device)
+    from tqdm import tqdm
+
+    for index in tqdm(range(config.frames), desc="frames", unit="frame"):
+        with timer:
+            engine.step(images[index % len(images)])
+        result.latency_ms.append(timer.ms)
+        result.cache_bytes.append(engine.stats().cache_bytes)
+        if cuda:
+            result.allocated_gib.append(torch.cuda.memory_allocated(device) / 2**30)
+            result.reserved_gib.append(torch.cuda.memory_reserved(device) / 2**30)
+    if cuda:
+        result.peak_allocated_gib = torch.cuda.max_memory_allocated(device) / 2**30
+        result.peak_reserved_gib = torch.cuda.max_memory_reserved(device) / 2**30
+    result.summary = summarize(result.latency_ms, config.steady_from)
+    if result.allocated_gib:
+        start = result.summary["steady_state_frames"][0]
+        steady = np.asarray(result.allocated_gib[start:])
+        result.summary["allocated_growth_pct"] = float(
+            100 * (steady.max() - steady[0]) / steady[0]
+        )
+    if config.profile_frames:
+        result.profile_ms_per_frame = profile_stages(engine, images, config.profile_frames)
+    return result
+
+
+def plot_result(result: BenchResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    top.plot(result.latency_ms, lw=0.6)
+    top.set_ylabel("ms per frame")
+    top.set_title(
+        f"{result.config.preset} {result.config.height}x{result.config.width} "
+        f"{result.config.dtype}, budget {result.config.total_budget} on "
+        f"{result.machine.get('gpu', result.machine['cpu'])}"
+    )
+    if result.allocated_gib:
+        bottom.plot(result.allocated_gib, label="allocated")
+        bottom.plot(result.reserved_gib, label="reserved")
+        bottom.set_ylabel("GPU memory (GiB)")
+    else:
+        bottom.plot(np.asarray(result.cache_bytes) / 2**30, label="KV cache")
+        bottom.set_ylabel("GiB")
+    bottom.legend()
+    bottom.set_xlabel("frame")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "unbounded") else int(text)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = BenchConfig()
+    parser.add_argument("--preset", default=defaults.preset, choices=("release", "tiny"))
+    parser.add_argument("--height", type=int, default=defaults.height)
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--frames", type=int, default=defaults.frames)
+    parser.add_argument("--total-budget", type=_optional_int, default=defaults.total_budget,
+                        help="tokens over all global layers, or 'none' (no eviction)")
+    parser.add_argument("--camera-cache-budget", type=_optional_int,
+                        default=defaults.camera_cache_budget)
+    parser.add_argument("--dtype", default=defaults.dtype,
+                        choices=("float32", "bfloat16", "float16"))
+    parser.add_argument("--attention", default=defaults.attention,
+                        choices=("sdpa", "sdpa_no_cudnn", "flash_attn"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steady-from", type=int, default=0,
+                        help="first frame of the steady-state window (default: second half)")
+    parser.add_argument("--profile-frames", type=int, default=0,
+                        help="after the run, profile this many frames per stage")
+    parser.add_argument("--agreement-frames", type=int, default=0,
+                        help="first compare this many frames of --dtype against float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, help="JSON file to write")
+    parser.add_argument("--plot", type=Path, help="PNG file to write")
+    args = parser.parse_args(argv)
+    config = BenchConfig(
+        preset=args.preset, height=args.height, width=args.width, frames=args.frames,
+        total_budget=args.total_budget, camera_cache_budget=args.camera_cache_budget,
+        dtype=args.dtype, attention=args.attention, device=args.device,
+        steady_from=args.steady_from, profile_frames=args.profile_frames,
+        agreement_frames=args.agreement_frames, seed=args.seed,
+    )
+    return config, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config, args = parse_args(argv)
+    result = run_benchmark(config)
+    summary = result.summary
+    print(f"machine: {json.dumps(result.machine)}")
+    print(
+        f"{config.preset} {config.height}x{config.width} {config.dtype} "
+        f"budget={config.total_budget} attention={config.attention}: "
+        f"{summary['ms_per_frame_p50']:.1f} ms/frame p50, {summary['ms_per_frame_p95']:.1f} p95 "
+        f"({summary['frames_per_s']:.1f} frames/s over frames "
+        f"{summary['steady_state_frames'][0]}-{summary['steady_state_frames'][1]}), "
+        f"peak allocated {result.peak_allocated_gib:.2f} GiB, reserved "
+        f"{result.peak_reserved_gib:.2f} GiB, growth "
+        f"{summary.get('allocated_growth_pct', float('nan')):.2f} %"
+    )
+    for stage, times in result.profile_ms_per_frame.items():
+        print(f"  {stage:>13}: {times['device_ms']:7.2f} ms device, {times['cpu_ms']:7.2f} ms cpu")
+    for name, value in result.agreement.items():
+        print(f"  agreement {name}: {value:.3g}")
+    if args.output:
+        args.output.write_text(json.dumps(asdict(result), indent=1))
+    if args.plot:
+        plot_result(result, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
