@@ -30,6 +30,9 @@ COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC3", "8UC1")
 DEPTH_ENCODINGS = ("16UC1", "32FC1", "mono16")
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 TUM_DEPTH_FACTOR = 5000.0
+# rosbag2 metadata version of the bags we write: 8 is Jazzy's, and Kilted reads it too;
+# Jazzy cannot parse Kilted's version 9 (offered_qos_profiles changed layout).
+BAG_VERSION = 8
 SEVEN_SCENES_K = np.array([[585.0, 0, 320.0], [0, 585.0, 240.0], [0, 0, 1]])
 # Calibrations published with TUM RGB-D (https://cvg.cit.tum.de/data/datasets/rgbd-dataset).
 TUM_FREIBURG_K = {

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from infinitevggt_ros.offline.datasets import (
+    BAG_VERSION,
     DatasetError,
     Sequence,
     open_sequence,
@@ -210,7 +211,7 @@ class ReplayBagWriter:
 
         self.typestore = get_typestore(Stores.ROS2_KILTED)
         self.path = path
-        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer = Writer(path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         zero = QosTime(0, 0)  # 0 = unspecified: the rmw default (infinite)
 

@@ -581,7 +581,7 @@ def write_rosbag(
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
-    from infinitevggt_ros.offline.datasets import ros_stamp
+    from infinitevggt_ros.offline.datasets import BAG_VERSION, ros_stamp
 
     if storage not in ("mcap", "sqlite3"):
         raise ValueError(f"storage must be 'mcap' or 'sqlite3', got {storage!r}")
@@ -600,7 +600,7 @@ def write_rosbag(
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     bag_path = Path(bag_path)
     k = sequence.intrinsics
-    with Writer(bag_path, version=9, storage_plugin=plugin) as writer:
+    with Writer(bag_path, version=BAG_VERSION, storage_plugin=plugin) as writer:
         c_img = writer.add_connection(BAG_COLOR_TOPIC, Image.__msgtype__, typestore=ts)
         c_info = writer.add_connection(BAG_INFO_TOPIC, CameraInfo.__msgtype__, typestore=ts)
         c_depth = (

@@ -94,9 +94,14 @@ def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
     assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb", "confidence"]
 
     # Transient-local QoS metadata on the path, so `ros2 bag play` latches it.
-    meta = (result.bag_path / "metadata.yaml").read_text()
-    path_block = meta[meta.index("name: /infinitevggt/path") :]
-    assert "durability: transient_local" in path_block.split("name:")[1]
+    from rosbags.interfaces import QosDurability
+
+    reader = open_bag_reader(result.bag_path)
+    qos = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
+    reader.close()
+    assert [q.durability for q in qos["/infinitevggt/path"]] == [QosDurability.TRANSIENT_LOCAL]
+    assert [q.durability for q in qos["/tf"]] == [QosDurability.VOLATILE]
+    assert "version: 8" in (result.bag_path / "metadata.yaml").read_text()  # Jazzy and newer
 
     track = read_tum_trajectory(result.trajectory_path)
     assert track.timestamps_ns.tolist() == stamps
