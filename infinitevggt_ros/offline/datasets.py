@@ -52,8 +52,14 @@ class Frame:
 
     index: int  # position in the sequence, before --every-n / --max-frames
     timestamp_ns: int
-    rgb: np.ndarray  # [H, W, 3] uint8
+    rgb: np.ndarray  # [H, W, 3] uint8 (empty [0, 0, 3] when ``error`` is set)
     frame_id: str  # camera frame of the source ("camera" for folders)
+    error: str | None = None  # why this frame could not be decoded
+
+    @staticmethod
+    def unreadable(index: int, timestamp_ns: int, frame_id: str, error: str) -> Frame:
+        """A frame that could not be decoded: kept in the stream so the reason is reported."""
+        return Frame(index, timestamp_ns, np.zeros((0, 0, 3), np.uint8), frame_id, error)
 
 
 @dataclass(frozen=True)
@@ -390,7 +396,12 @@ class _FileSequence(Sequence):
 
     def iter_frames(self) -> Iterator[Frame]:
         for i, (stamp, image) in enumerate(zip(self._stamps, self._images)):
-            yield Frame(i, int(stamp), read_rgb(image), "camera")
+            try:
+                rgb = read_rgb(image)
+            except DatasetError as exc:
+                yield Frame.unreadable(i, int(stamp), "camera", str(exc))
+                continue
+            yield Frame(i, int(stamp), rgb, "camera")
 
 
 class ImageFolderSequence(_FileSequence):
@@ -658,7 +669,13 @@ class RosbagSequence(Sequence):
         for i, (_, bag_time_ns, msg) in enumerate(self._iter_messages([self.topic])):
             stamp = stamp_to_ns(msg.header.stamp) or bag_time_ns
             self._frame_id = self._frame_id or msg.header.frame_id
-            yield Frame(i, stamp, decode_image_msg(msg, msgtype), msg.header.frame_id or "camera")
+            frame_id = msg.header.frame_id or "camera"
+            try:
+                rgb = decode_image_msg(msg, msgtype)
+            except (DatasetError, ValueError) as exc:
+                yield Frame.unreadable(i, stamp, frame_id, f"message {i} on {self.topic}: {exc}")
+                continue
+            yield Frame(i, stamp, rgb, frame_id)
 
     @property
     def camera_frame(self) -> str:

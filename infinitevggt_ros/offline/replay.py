@@ -100,11 +100,21 @@ class FrameRecord:
 
 
 @dataclass(frozen=True)
+class SkippedFrame:
+    """A frame that could not be decoded (corrupt file or message)."""
+
+    index: int
+    timestamp_ns: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class ReplaySummary:
     source: str
     source_kind: str
     topic: str | None
     frames: int
+    skipped_frames: list[SkippedFrame]
     model: str
     geometry_meaningful: bool
     device: str
@@ -413,6 +423,7 @@ def replay_sequence(
     frames = None
     accumulator = None
     records: list[FrameRecord] = []
+    skipped: list[SkippedFrame] = []
     poses: list[np.ndarray] = []
     stamps: list[int] = []
     strip: list[dict[str, np.ndarray]] = []
@@ -425,6 +436,12 @@ def replay_sequence(
         for position, frame in enumerate(
             sequence.select_frames(options.every_n, options.max_frames)
         ):
+            if frame.error is not None:
+                # A corrupt frame is skipped and reported, never the end of the replay.
+                logger.warning("frame %d skipped: %s", frame.index, frame.error)
+                skipped.append(SkippedFrame(frame.index, frame.timestamp_ns, frame.error))
+                progress.update(1)
+                continue
             prepared = prepare_image(frame.rgb, options.model_width, options.preprocess_mode)
             if mapping is not None and prepared.camera_hw != mapping.camera_hw:
                 raise DatasetError(
@@ -498,7 +515,10 @@ def replay_sequence(
         if bag is not None:
             bag.close()
     if not records:
-        raise DatasetError(f"{sequence.path}: no frames selected (empty sequence?)")
+        reasons = "; ".join(f"frame {s.index}: {s.reason}" for s in skipped[:3])
+        raise DatasetError(
+            f"{sequence.path}: no frame could be processed" + (f" ({reasons})" if reasons else "")
+        )
     wall_s = time.perf_counter() - start
 
     T_world_cam = np.asarray(poses)
@@ -523,6 +543,7 @@ def replay_sequence(
         source_kind=sequence.kind,
         topic=getattr(sequence, "topic", None),
         frames=len(records),
+        skipped_frames=skipped,
         model=options.checkpoint
         or f"random weights ({options.random_weights}, seed {options.seed})",
         geometry_meaningful=bool(options.checkpoint),
@@ -705,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"summary:    {result.summary_path}")
     for p in result.plot_paths:
         print(f"plot:       {p}")
+    for skip in s.skipped_frames:
+        print(f"skipped frame {skip.index}: {skip.reason}")
     if not s.geometry_meaningful:
         print("NOTE: random weights - the geometry above is meaningless.")
     return 0

@@ -250,3 +250,18 @@ def test_compressed_image_bag_is_replayed(tmp_path, engine, seq):
             writer.write(conn, f.timestamp_ns, ts.serialize_cdr(msg, Compressed.__msgtype__))
     result = R.replay_sequence(tmp_path / "jpeg_bag", tmp_path / "out", options(), engine=engine)
     assert result.summary.frames == 2 and result.summary.topic == "/cam/image/compressed"
+
+
+def test_a_corrupt_image_is_skipped_and_reported(tmp_path, engine, seq, capsys):
+    folder = S.write_image_folder(seq, tmp_path / "images")
+    (folder / "000001.png").write_bytes(b"\x89PNG truncated")
+    result = R.replay_sequence(folder, tmp_path / "out", options(write_bag=False), engine=engine)
+    assert [r.index for r in result.records] == [0, 2, 3]
+    (skip,) = result.summary.skipped_frames
+    assert skip.index == 1 and "000001.png" in skip.reason
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["skipped_frames"][0]["index"] == 1
+    for name in folder.iterdir():
+        name.write_bytes(b"junk")
+    with pytest.raises(R.DatasetError, match="no frame could be processed"):
+        R.replay_sequence(folder, tmp_path / "out2", options(write_bag=False), engine=engine)
