@@ -51,7 +51,16 @@ TIMEOUT_S = 60.0
 
 
 def node_executable() -> list[str]:
-    """The installed console script (as `ros2 run` would start it), else `python -m`."""
+    """The installed executable as `ros2 run` finds it; else the venv script; else `python -m`."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+        prefix = Path(get_package_prefix("infinitevggt_ros"))
+        installed = prefix / "lib" / "infinitevggt_ros" / "stream_node"
+        if installed.exists():
+            return [str(installed)]
+    except (ImportError, PackageNotFoundError):
+        pass
     script = Path(sys.executable).parent / "stream_node"
     if script.exists():
         return [str(script)]
