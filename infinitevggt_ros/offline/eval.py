@@ -202,22 +202,39 @@ def evaluate_depth(
         return None, 0
     pred_stamps, pred_depths = read_predicted_depth(replay_dir, summary)
     mapping = _mapping_from_summary(summary)
-    gt_frames = [d for d in gt_seq.iter_ground_truth_depth()]
-    gt_stamps = np.array([d.timestamp_ns for d in gt_frames], dtype=np.int64)
-    qi, ri = _associate(pred_stamps, gt_stamps, options.max_time_diff_s)
-    qi, ri = qi[:: options.depth_every_n], ri[:: options.depth_every_n]
-    if qi.size == 0:
+    order = np.argsort(pred_stamps)
+    sorted_stamps = pred_stamps[order]
+    max_diff_ns = int(options.max_time_diff_s * 1e9)
+    preds, gts, used = [], [], set()
+    # Ground-truth maps are streamed and only their valid pixels kept (float32), so long
+    # sequences fit in memory: about 8 bytes per valid pixel.
+    for n, gt_frame in enumerate(gt_seq.iter_ground_truth_depth()):
+        if n % options.depth_every_n:
+            continue
+        pos = int(np.searchsorted(sorted_stamps, gt_frame.timestamp_ns))
+        near = [p for p in (pos - 1, pos) if 0 <= p < len(sorted_stamps)]
+        if not near:
+            continue
+        best = min(near, key=lambda p: abs(int(sorted_stamps[p]) - gt_frame.timestamp_ns))
+        if abs(int(sorted_stamps[best]) - gt_frame.timestamp_ns) > max_diff_ns:
+            continue
+        q = int(order[best])
+        if q in used:
+            continue
+        used.add(q)
+        gt = gt_frame.depth_m
+        pred = predicted_depth_on_gt_pixels(pred_depths[q], mapping, gt.shape)
+        valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred)
+        preds.append(pred[valid].astype(np.float32))
+        gts.append(gt[valid].astype(np.float32))
+    if not preds:
         notes.append("depth: no predicted depth matched a ground-truth depth stamp")
         return None, 0
-    preds, gts = [], []
-    for q, r in zip(qi, ri):
-        gt = gt_frames[r].depth_m
-        preds.append(predicted_depth_on_gt_pixels(pred_depths[q], mapping, gt.shape))
-        gts.append(gt)
     result = metrics.compute_depth_metrics(
-        preds, gts, options.depth_align, max_depth=options.max_depth_m
-    )
-    return result, int(qi.size)
+        [np.concatenate(preds)], [np.concatenate(gts)], options.depth_align,
+        max_depth=options.max_depth_m,
+    )  # fmt: skip
+    return result, len(preds)
 
 
 def ground_truth_cloud(gt_seq: Sequence, options: EvalOptions, notes: list[str]):
@@ -228,7 +245,10 @@ def ground_truth_cloud(gt_seq: Sequence, options: EvalOptions, notes: list[str])
     if track is None or not gt_seq.has_ground_truth_depth():
         notes.append("reconstruction: no reference cloud, and no depth + poses to build one")
         return None
-    clouds = []
+    from infinitevggt_ros.offline.replay import CloudAccumulator
+
+    # Voxelised as it grows: a long sequence never holds all its raw points at once.
+    accumulator = CloudAccumulator(options.voxel_size_m)
     stride = options.gt_cloud_stride_px
     for depth in gt_seq.iter_ground_truth_depth():
         T = interpolate_poses(track, np.array([depth.timestamp_ns]))[0]
@@ -238,11 +258,11 @@ def ground_truth_cloud(gt_seq: Sequence, options: EvalOptions, notes: list[str])
         valid = depth.depth_m[::stride, ::stride] > 0
         if options.max_depth_m is not None:
             valid &= depth.depth_m[::stride, ::stride] <= options.max_depth_m
-        clouds.append(pts[valid])
-    if not clouds:
+        accumulator.add(pts[valid], np.zeros((int(valid.sum()), 3)))
+    cloud, _ = accumulator.result()
+    if len(cloud) == 0:
         notes.append("reconstruction: no ground-truth depth frame had a pose")
         return None
-    cloud, _ = metrics.voxel_downsample(np.concatenate(clouds), options.voxel_size_m)
     notes.append(
         "reconstruction: reference cloud = ground-truth depth back-projected with "
         "ground-truth poses"
