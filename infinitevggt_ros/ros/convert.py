@@ -21,6 +21,7 @@ metric and is not scaled.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import sys
@@ -643,8 +644,19 @@ def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (p @ t[:3, :3].T + t[:3, 3]).astype(np.float32)
 
 
+def strided_intrinsics(intrinsic: np.ndarray, pixel_stride: int) -> np.ndarray:
+    """Intrinsics of ``image[::s, ::s]``.
+
+    Pixel centres sit at integer coordinates, so pixel u' of the subsampled image is pixel
+    u = s u' of the original: fx, fy, cx, cy (and skew) divide by s.
+    """
+    k = np.array(intrinsic, dtype=np.float64).reshape(3, 3)
+    k[:2] /= float(pixel_stride)
+    return k
+
+
 def points_in_fixed_frame(
-    depth: np.ndarray,
+    depth: np.ndarray | None,
     intrinsic: np.ndarray,
     T_optworld_cam: np.ndarray,
     frames: OutputFrames,
@@ -663,17 +675,16 @@ def points_in_fixed_frame(
         world_points: [H, W, 3] the point head's output (unscaled); when given it is used
             instead of unprojecting ``depth``.
     """
-    if world_points is None:
-        optworld = np.asarray(
-            unproject_depth(
-                np.asarray(depth, dtype=np.float64) * scale,
-                np.asarray(intrinsic, dtype=np.float64),
-                np.asarray(T_optworld_cam, dtype=np.float64),
-            )
-        )
-    else:
-        optworld = np.asarray(world_points, dtype=np.float64) * scale
-    return transform_points(frames.T_fixed_optworld, optworld)
+    if world_points is not None:
+        return transform_points(frames.T_fixed_optworld, np.asarray(world_points) * scale)
+    # One composed transform (float64), then a single float32 pass over the pixels.
+    T_fixed_cam = frames.T_fixed_optworld @ np.asarray(T_optworld_cam, dtype=np.float64)
+    points = unproject_depth(
+        np.asarray(depth, dtype=np.float32) * np.float32(scale),
+        np.asarray(intrinsic, dtype=np.float32),
+        T_fixed_cam.astype(np.float32),
+    )
+    return np.asarray(points, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -791,15 +802,29 @@ def build_frame_messages(
         if model_intrinsic is not None
         else _numpy(result.intrinsic).astype(np.float64)
     )
+    # Subsample before unprojecting: the cloud only needs every pixel_stride-th pixel.
+    stride = options.cloud.pixel_stride
     if options.points_source == "point_head":
+        world_points = _numpy(result.world_points)[::stride, ::stride]
         points = points_in_fixed_frame(
-            depth, intrinsic, T_optworld_cam, frames, options.scale, _numpy(result.world_points)
+            None, intrinsic, T_optworld_cam, frames, options.scale, world_points
         )
-        point_conf = _numpy(result.world_points_conf).astype(np.float32)
+        point_conf = _numpy(result.world_points_conf)[::stride, ::stride]
     else:
-        points = points_in_fixed_frame(depth, intrinsic, T_optworld_cam, frames, options.scale)
-        point_conf = depth_conf
-    selected = select_points(points, model_rgb, point_conf, options.cloud)
+        points = points_in_fixed_frame(
+            depth[::stride, ::stride],
+            strided_intrinsics(intrinsic, stride),
+            T_optworld_cam,
+            frames,
+            options.scale,
+        )
+        point_conf = depth_conf[::stride, ::stride]
+    selected = select_points(
+        points,
+        model_rgb[::stride, ::stride],
+        point_conf,
+        dataclasses.replace(options.cloud, pixel_stride=1),
+    )
     cloud = pointcloud2_from_points(selected, make_header(stamp, frames.fixed_frame))
 
     scaled_depth = np.where(np.isfinite(depth) & (depth > 0), depth * options.scale, np.nan)

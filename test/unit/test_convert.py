@@ -393,3 +393,22 @@ def test_anchored_frames_start_at_the_origin():
     # Points move with the poses: the first camera's optical centre maps to the origin.
     origin = convert.transform_points(anchored.T_fixed_optworld, first[None, :3, 3])
     np.testing.assert_allclose(origin, [[0, 0, 0]], atol=1e-6)
+
+
+def test_strided_unprojection_equals_subsampled_full_unprojection():
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(0.5, 4.0, (12, 18)).astype(np.float32)
+    k = np.array([[20.0, 0, 9.0], [0, 21.0, 6.0], [0, 0, 1]])
+    pose = convert.camera_pose_from_extrinsic(extrinsic_of_camera_at([0.3, -0.2, 1.0]), 1.5)
+    frames = OutputFrames.world_to_camera("world", "cam")
+    full = convert.points_in_fixed_frame(depth, k, pose, frames, 1.5)
+    strided = convert.points_in_fixed_frame(
+        depth[::3, ::3], convert.strided_intrinsics(k, 3), pose, frames, 1.5
+    )
+    np.testing.assert_allclose(strided, full[::3, ::3], rtol=1e-5, atol=1e-5)
+    # And the full map against the pinhole formula for one pixel (row 5, col 7).
+    z = depth[5, 7] * 1.5
+    p_cam = np.array([(7 - 9.0) * z / 20.0, (5 - 6.0) * z / 21.0, z])
+    T_world_cam = convert.child_pose(pose, frames)
+    expected = T_world_cam[:3, :3] @ p_cam + T_world_cam[:3, 3]
+    np.testing.assert_allclose(full[5, 7], expected, rtol=1e-5, atol=1e-5)
