@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import resource
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ import numpy as np
 from infinitevggt_ros.offline.datasets import (
     BAG_VERSION,
     DatasetError,
+    Frame,
     Sequence,
     open_sequence,
     write_tum_trajectory,
@@ -373,6 +375,258 @@ def _planned_frames(sequence: Sequence, every_n: int, max_frames: int | None) ->
     return min(planned, max_frames) if max_frames else planned
 
 
+class ReplaySession:
+    """Feeds frames to the engine and collects every output of one replay.
+
+    ``process`` handles one frame as the node does (prepare, step, build the messages);
+    ``finish`` writes the trajectory, PLY, summary and plots. ``replay_sequence`` is the
+    usual entry point.
+    """
+
+    def __init__(
+        self,
+        engine,
+        options: ReplayOptions,
+        output_dir: Path,
+        planned_frames: int,
+        calibration: tuple[np.ndarray, tuple[int, int] | None] | None = None,
+    ) -> None:
+        from infinitevggt_ros.ros import convert
+
+        self.engine = engine
+        self.options = options
+        self.output_dir = output_dir
+        self.planned_frames = planned_frames
+        self.calibration = calibration
+        self.output_options = convert.OutputOptions(
+            scale=options.scale,
+            points_source=options.points_source,
+            cloud=convert.CloudOptions(
+                options.conf_threshold, options.pixel_stride, options.voxel_size,
+                options.max_points,
+            ),
+            depth_resolution=options.depth_resolution,
+        )  # fmt: skip
+        self.bag_path = output_dir / BAG_DIRNAME
+        if self.bag_path.exists():
+            shutil.rmtree(self.bag_path)
+        self.bag = ReplayBagWriter(self.bag_path, options.node_name) if options.write_bag else None
+        # The path is the whole trajectory in every message: bound the bag to ~300 of them.
+        self.path_every_n = max(1, math.ceil(planned_frames / 300))
+        self.strip_positions = set(
+            np.linspace(0, max(planned_frames - 1, 0), min(STRIP_FRAMES, planned_frames))
+            .round()
+            .astype(int)
+            .tolist()
+        )
+        self.frames = None  # convert.OutputFrames, fixed by the first frame
+        self.path_msg = None
+        self.mapping = None
+        self.used_calibration = False
+        self.accumulator: CloudAccumulator | None = None
+        self.records: list[FrameRecord] = []
+        self.skipped: list[SkippedFrame] = []
+        self.poses: list[np.ndarray] = []
+        self.stamps: list[int] = []
+        self.strip: list[dict[str, np.ndarray]] = []
+        self.position = 0
+        self.start_s = time.perf_counter()
+
+    def skip(self, frame: Frame) -> None:
+        """Record a frame that could not be decoded (corrupt file or message)."""
+        logger.warning("frame %d skipped: %s", frame.index, frame.error)
+        self.skipped.append(SkippedFrame(frame.index, frame.timestamp_ns, str(frame.error)))
+        self.position += 1
+
+    def _start(self, frame: Frame, result, prepared) -> None:
+        """First frame: output frames anchored at its pose, intrinsics source, PLY voxel."""
+        from nav_msgs.msg import Path as PathMsg
+
+        from infinitevggt_ros.ros import convert
+
+        options = self.options
+        camera_frame = options.camera_frame or frame.frame_id or "camera"
+        base = convert.OutputFrames.world_to_camera(options.world_frame, camera_frame)
+        first = convert.camera_pose_from_extrinsic(result.extrinsic.numpy(), options.scale)
+        self.frames = base.anchored(first)
+        self.path_msg = PathMsg()
+        self.mapping = prepared
+        self.used_calibration = self.calibration is not None and self.calibration[1] in (
+            None,
+            prepared.camera_hw,
+        )
+        depth = result.depth.numpy() * options.scale
+        valid = depth[np.isfinite(depth) & (depth > 0)]
+        auto_voxel = float(np.median(valid)) / 100.0 if valid.size else 0.0
+        self.accumulator = CloudAccumulator(options.ply_voxel_size or auto_voxel)
+
+    def process(self, frame: Frame) -> None:
+        """Run one decoded frame through the engine and record all of its outputs."""
+        from infinitevggt_ros.preprocess import prepare_image
+        from infinitevggt_ros.ros import convert
+
+        options = self.options
+        prepared = prepare_image(frame.rgb, options.model_width, options.preprocess_mode)
+        if self.mapping is not None and prepared.camera_hw != self.mapping.camera_hw:
+            raise DatasetError(
+                f"frame {frame.index}: image size {prepared.camera_hw} differs from the first "
+                f"frame's {self.mapping.camera_hw}; split the sequence"
+            )
+        t0 = time.perf_counter()
+        result = self.engine.step(prepared.tensor)
+        latency_ms = (time.perf_counter() - t0) * 1e3
+        if self.frames is None:
+            self._start(frame, result, prepared)
+        model_rgb = convert.model_input_rgb(prepared.tensor)
+        # As the node does with camera_info: calibrated intrinsics for the unprojection.
+        model_K = (
+            np.asarray(prepared.camera_to_model_intrinsics(self.calibration[0]))
+            if self.used_calibration
+            else None
+        )
+        messages = convert.build_frame_messages(
+            result, prepared, model_rgb, convert.ns_to_stamp(frame.timestamp_ns), self.frames,
+            self.output_options, model_intrinsic=model_K,
+        )  # fmt: skip
+        convert.append_to_path(self.path_msg, messages.pose, options.max_path_length)
+        if self.bag is not None:
+            self._write_bag(messages, frame.timestamp_ns)
+        cloud = convert.pointcloud2_to_points(messages.cloud)
+        self.accumulator.add(cloud.xyz, cloud.rgb)
+        self.poses.append(messages.T_fixed_child)
+        self.stamps.append(frame.timestamp_ns)
+        stats = self.engine.stats()
+        self.records.append(
+            FrameRecord(
+                frame.index, frame.timestamp_ns, latency_ms, int(sum(stats.cached_tokens)),
+                int(sum(stats.camera_cached_tokens)), int(stats.cache_bytes),
+                _current_rss_bytes(),
+            )
+        )  # fmt: skip
+        if self.position in self.strip_positions:
+            self.strip.append(
+                {
+                    "index": np.array(frame.index),
+                    "rgb": model_rgb,
+                    "depth": result.depth.numpy() * options.scale,
+                    "confidence": result.depth_conf.numpy(),
+                }
+            )
+        self.position += 1
+
+    def _write_bag(self, messages, t_ns: int) -> None:
+        bag = self.bag
+        bag.write("points", messages.cloud, t_ns)
+        bag.write("depth", messages.depth, t_ns)
+        bag.write("depth_info", messages.depth_info, t_ns)
+        bag.write("confidence", messages.confidence, t_ns)
+        bag.write("odometry", messages.odometry, t_ns)
+        bag.write_tf(messages.transform, t_ns)
+        last = self.position == self.planned_frames - 1
+        if self.position % self.path_every_n == 0 or last:
+            bag.write("path", self.path_msg, t_ns)
+
+    def close(self) -> None:
+        if self.bag is not None:
+            self.bag.close()
+
+    def finish(self, sequence: Sequence) -> ReplayResult:
+        """Write trajectory, PLY, summary and plots (after ``close``)."""
+        if not self.records:
+            reasons = "; ".join(f"frame {s.index}: {s.reason}" for s in self.skipped[:3])
+            raise DatasetError(
+                f"{sequence.path}: no frame could be processed"
+                + (f" ({reasons})" if reasons else "")
+            )
+        wall_s = time.perf_counter() - self.start_s
+        out = self.output_dir
+        T_world_cam = np.asarray(self.poses)
+        timestamps = np.asarray(self.stamps, dtype=np.int64)
+        trajectory_path = write_tum_trajectory(out / TRAJECTORY_FILENAME, timestamps, T_world_cam)
+        cloud_xyz, cloud_rgb = self.accumulator.result()
+        ply_path = write_ply(out / PLY_FILENAME, cloud_xyz, cloud_rgb)
+        summary = self._summary(sequence, wall_s, len(cloud_xyz), trajectory_path, ply_path)
+        summary_path = out / SUMMARY_FILENAME
+        summary_path.write_text(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
+        (out / "frames.json").write_text(
+            json.dumps([dataclasses.asdict(r) for r in self.records]) + "\n"
+        )
+        plot_paths: list[Path] = []
+        if self.options.write_plots:
+            from infinitevggt_ros.offline import plots
+
+            plot_paths = plots.plot_replay(
+                out / PLOTS_DIRNAME, T_world_cam, self.records, self.strip
+            )
+        return ReplayResult(
+            out, summary, self.records, timestamps, T_world_cam,
+            self.bag_path if self.bag is not None else None, trajectory_path, ply_path,
+            summary_path, plot_paths,
+        )  # fmt: skip
+
+    def _summary(
+        self, sequence: Sequence, wall_s: float, ply_points: int, trajectory_path, ply_path
+    ) -> ReplaySummary:
+        import torch
+
+        engine, options, mapping, records = self.engine, self.options, self.mapping, self.records
+        latencies = np.array([r.latency_ms for r in records])
+        peak_cuda = (
+            torch.cuda.max_memory_allocated(engine.device) / 2**20
+            if engine.device.type == "cuda"
+            else None
+        )
+        stats = engine.stats()
+        model = (
+            options.checkpoint or f"random weights ({options.random_weights}, seed {options.seed})"
+        )
+        return ReplaySummary(
+            source=str(sequence.path),
+            source_kind=sequence.kind,
+            topic=getattr(sequence, "topic", None),
+            frames=len(records),
+            skipped_frames=self.skipped,
+            model=model,
+            geometry_meaningful=bool(options.checkpoint),
+            device=str(engine.device),
+            dtype=str(engine.dtype).removeprefix("torch."),
+            camera_hw=tuple(mapping.camera_hw),
+            model_hw=tuple(mapping.model_hw),
+            intrinsics="calibrated" if self.used_calibration else "predicted",
+            image_mapping={
+                "camera_hw": list(mapping.camera_hw),
+                "resized_hw": list(mapping.resized_hw),
+                "model_hw": list(mapping.model_hw),
+                "offset_xy_px": list(mapping.offset_xy_px),
+                "mode": mapping.mode,
+            },
+            ms_per_frame_p50=float(np.percentile(latencies, 50)),
+            ms_per_frame_p95=float(np.percentile(latencies, 95)),
+            ms_per_frame_mean=float(latencies.mean()),
+            wall_time_s=wall_s,
+            frames_per_s=len(records) / wall_s,
+            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            peak_cuda_mb=peak_cuda,
+            cache={
+                "final_cached_tokens_per_layer": list(stats.cached_tokens),
+                "final_camera_cached_tokens": list(stats.camera_cached_tokens),
+                "final_cache_mb": stats.cache_bytes / 2**20,
+                "max_cache_mb": max(r.cache_bytes for r in records) / 2**20,
+                "layer_budgets": list(stats.layer_budgets),
+                "total_budget": stats.total_budget,
+            },
+            memory_config=dataclasses.asdict(engine.memory),
+            ply_points=int(ply_points),
+            ply_voxel_size=float(self.accumulator.voxel_size),
+            outputs={
+                "bag": str(self.bag_path) if self.bag is not None else "",
+                "trajectory": str(trajectory_path),
+                "ply": str(ply_path),
+            },
+            options={k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
+        )
+
+
 def replay_sequence(
     source: Path | str | Sequence, output_dir: Path | str, options: ReplayOptions, engine=None
 ) -> ReplayResult:
@@ -380,225 +634,37 @@ def replay_sequence(
 
     Args:
         source: a path (bag, image folder, TUM, 7-Scenes, Long3D) or an open Sequence.
-        output_dir: created if missing; existing outputs of an earlier replay are replaced.
+        output_dir: created if missing; outputs of an earlier replay there are replaced.
         options: see :class:`ReplayOptions`.
         engine: an existing StreamEngine (it is reset first); built from options if None.
     """
     from tqdm import tqdm
-
-    from infinitevggt_ros.preprocess import prepare_image
-    from infinitevggt_ros.ros import convert
 
     sequence = (
         source if isinstance(source, Sequence) else open_sequence(source, topic=options.topic)
     )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    bag_path = output_dir / BAG_DIRNAME
-    if bag_path.exists():
-        import shutil
-
-        shutil.rmtree(bag_path)
     if engine is None:
         engine = build_engine(options)
     engine.reset()
-    output_options = convert.OutputOptions(
-        scale=options.scale,
-        points_source=options.points_source,
-        cloud=convert.CloudOptions(
-            options.conf_threshold, options.pixel_stride, options.voxel_size, options.max_points
-        ),
-        depth_resolution=options.depth_resolution,
-    )
     planned = _planned_frames(sequence, options.every_n, options.max_frames)
-    strip_positions = set(
-        np.unique(np.linspace(0, max(planned - 1, 0), min(STRIP_FRAMES, planned)).round())
-        .astype(int)
-        .tolist()
-    )
     calibration = sequence.color_intrinsics() if options.use_camera_info else None
-    bag = ReplayBagWriter(bag_path, options.node_name) if options.write_bag else None
-    path_msg = None
-    path_every_n = max(1, math.ceil(planned / 300))  # bounds the bag: the path is O(N) each
-    frames = None
-    accumulator = None
-    records: list[FrameRecord] = []
-    skipped: list[SkippedFrame] = []
-    poses: list[np.ndarray] = []
-    stamps: list[int] = []
-    strip: list[dict[str, np.ndarray]] = []
-    mapping = None
-    start = time.perf_counter()
+    session = ReplaySession(engine, options, output_dir, planned, calibration)
     progress = tqdm(
         total=planned, unit="frame", desc="replay", disable=not options.progress, file=sys.stderr
     )
     try:
-        for position, frame in enumerate(
-            sequence.select_frames(options.every_n, options.max_frames)
-        ):
+        for frame in sequence.select_frames(options.every_n, options.max_frames):
             if frame.error is not None:
-                # A corrupt frame is skipped and reported, never the end of the replay.
-                logger.warning("frame %d skipped: %s", frame.index, frame.error)
-                skipped.append(SkippedFrame(frame.index, frame.timestamp_ns, frame.error))
-                progress.update(1)
-                continue
-            prepared = prepare_image(frame.rgb, options.model_width, options.preprocess_mode)
-            if mapping is not None and prepared.camera_hw != mapping.camera_hw:
-                raise DatasetError(
-                    f"frame {frame.index}: image size {prepared.camera_hw} differs from the "
-                    f"first frame's {mapping.camera_hw}; split the sequence"
-                )
-            mapping = mapping or prepared
-            t0 = time.perf_counter()
-            result = engine.step(prepared.tensor)
-            latency_ms = (time.perf_counter() - t0) * 1e3
-            stamp = convert.ns_to_stamp(frame.timestamp_ns)
-            if frames is None:
-                camera_frame = options.camera_frame or frame.frame_id or "camera"
-                base = convert.OutputFrames.world_to_camera(options.world_frame, camera_frame)
-                first = convert.camera_pose_from_extrinsic(result.extrinsic.numpy(), options.scale)
-                frames = base.anchored(first)
-                from nav_msgs.msg import Path as PathMsg
-
-                path_msg = PathMsg()
-            model_rgb = convert.model_input_rgb(prepared.tensor)
-            model_K = None
-            used_calibration = False
-            if calibration is not None and calibration[1] in (None, prepared.camera_hw):
-                used_calibration = True
-                # As the node does with camera_info: calibrated intrinsics for unprojection.
-                model_K = np.asarray(prepared.camera_to_model_intrinsics(calibration[0]))
-            messages = convert.build_frame_messages(
-                result, prepared, model_rgb, stamp, frames, output_options,
-                model_intrinsic=model_K,
-            )  # fmt: skip
-            convert.append_to_path(path_msg, messages.pose, options.max_path_length)
-            if bag is not None:
-                t_ns = frame.timestamp_ns
-                bag.write("points", messages.cloud, t_ns)
-                bag.write("depth", messages.depth, t_ns)
-                bag.write("depth_info", messages.depth_info, t_ns)
-                bag.write("confidence", messages.confidence, t_ns)
-                bag.write("odometry", messages.odometry, t_ns)
-                bag.write_tf(messages.transform, t_ns)
-                if position % path_every_n == 0 or position == planned - 1:
-                    bag.write("path", path_msg, t_ns)
-            cloud = convert.pointcloud2_to_points(messages.cloud)
-            if accumulator is None:
-                depth0 = result.depth.numpy() * options.scale
-                median = float(np.median(depth0[np.isfinite(depth0) & (depth0 > 0)]))
-                voxel = options.ply_voxel_size or median / 100.0
-                accumulator = CloudAccumulator(voxel)
-            accumulator.add(cloud.xyz, cloud.rgb)
-            poses.append(messages.T_fixed_child)
-            stamps.append(frame.timestamp_ns)
-            stats = engine.stats()
-            records.append(
-                FrameRecord(
-                    frame.index, frame.timestamp_ns, latency_ms, int(sum(stats.cached_tokens)),
-                    int(sum(stats.camera_cached_tokens)), int(stats.cache_bytes),
-                    _current_rss_bytes(),
-                )
-            )  # fmt: skip
-            if position in strip_positions:
-                strip.append(
-                    {
-                        "index": np.array(frame.index),
-                        "rgb": model_rgb,
-                        "depth": result.depth.numpy() * options.scale,
-                        "confidence": result.depth_conf.numpy(),
-                    }
-                )
+                session.skip(frame)  # a corrupt frame is reported, not the end of the replay
+            else:
+                session.process(frame)
             progress.update(1)
     finally:
         progress.close()
-        if bag is not None:
-            bag.close()
-    if not records:
-        reasons = "; ".join(f"frame {s.index}: {s.reason}" for s in skipped[:3])
-        raise DatasetError(
-            f"{sequence.path}: no frame could be processed" + (f" ({reasons})" if reasons else "")
-        )
-    wall_s = time.perf_counter() - start
-
-    T_world_cam = np.asarray(poses)
-    timestamps = np.asarray(stamps, dtype=np.int64)
-    trajectory_path = write_tum_trajectory(
-        output_dir / TRAJECTORY_FILENAME, timestamps, T_world_cam
-    )
-    cloud_xyz, cloud_rgb = accumulator.result()
-    ply_path = write_ply(output_dir / PLY_FILENAME, cloud_xyz, cloud_rgb)
-
-    latencies = np.array([r.latency_ms for r in records])
-    import torch
-
-    peak_cuda = (
-        torch.cuda.max_memory_allocated(engine.device) / 2**20
-        if engine.device.type == "cuda"
-        else None
-    )
-    stats = engine.stats()
-    summary = ReplaySummary(
-        source=str(sequence.path),
-        source_kind=sequence.kind,
-        topic=getattr(sequence, "topic", None),
-        frames=len(records),
-        skipped_frames=skipped,
-        model=options.checkpoint
-        or f"random weights ({options.random_weights}, seed {options.seed})",
-        geometry_meaningful=bool(options.checkpoint),
-        device=str(engine.device),
-        dtype=str(engine.dtype).removeprefix("torch."),
-        camera_hw=tuple(mapping.camera_hw),
-        model_hw=tuple(mapping.model_hw),
-        intrinsics="calibrated" if used_calibration else "predicted",
-        image_mapping={
-            "camera_hw": list(mapping.camera_hw),
-            "resized_hw": list(mapping.resized_hw),
-            "model_hw": list(mapping.model_hw),
-            "offset_xy_px": list(mapping.offset_xy_px),
-            "mode": mapping.mode,
-        },
-        ms_per_frame_p50=float(np.percentile(latencies, 50)),
-        ms_per_frame_p95=float(np.percentile(latencies, 95)),
-        ms_per_frame_mean=float(latencies.mean()),
-        wall_time_s=wall_s,
-        frames_per_s=len(records) / wall_s,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        peak_cuda_mb=peak_cuda,
-        cache={
-            "final_cached_tokens_per_layer": list(stats.cached_tokens),
-            "final_camera_cached_tokens": list(stats.camera_cached_tokens),
-            "final_cache_mb": stats.cache_bytes / 2**20,
-            "max_cache_mb": max(r.cache_bytes for r in records) / 2**20,
-            "layer_budgets": list(stats.layer_budgets),
-            "total_budget": stats.total_budget,
-        },
-        memory_config=dataclasses.asdict(engine.memory),
-        ply_points=int(len(cloud_xyz)),
-        ply_voxel_size=float(accumulator.voxel_size),
-        outputs={
-            "bag": str(bag_path) if bag is not None else "",
-            "trajectory": str(trajectory_path),
-            "ply": str(ply_path),
-        },
-        options={k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
-    )
-    summary_path = output_dir / SUMMARY_FILENAME
-    summary_path.write_text(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
-    (output_dir / "frames.json").write_text(
-        json.dumps([dataclasses.asdict(r) for r in records]) + "\n"
-    )
-    plot_paths: list[Path] = []
-    if options.write_plots:
-        from infinitevggt_ros.offline import plots
-
-        plot_paths = plots.plot_replay(output_dir / PLOTS_DIRNAME, T_world_cam, records, strip)
-    return ReplayResult(
-        output_dir, summary, records, timestamps, T_world_cam,
-        bag_path if bag is not None else None, trajectory_path, ply_path, summary_path,
-        plot_paths,
-    )  # fmt: skip
+        session.close()
+    return session.finish(sequence)
 
 
 def load_summary(output_dir: Path | str) -> dict[str, Any]:
