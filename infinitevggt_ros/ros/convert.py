@@ -545,8 +545,15 @@ def select_points(
     keep = np.isfinite(xyz).all(axis=1) & np.isfinite(conf) & (conf >= options.conf_threshold)
     xyz, colours, conf = xyz[keep], colours[keep], conf[keep]
     if options.voxel_size > 0 and len(xyz):
-        keys = np.floor(xyz.astype(np.float64) / options.voxel_size).astype(np.int64)
+        cells = np.floor(xyz.astype(np.float64) / options.voxel_size).astype(np.int64)
+        cells -= cells.min(axis=0)
+        extent = cells.max(axis=0) + 1
         by_confidence = np.argsort(-conf, kind="stable")
+        if float(np.prod(extent.astype(np.float64))) < 2.0**62:
+            # One integer per voxel: 1-D unique is far faster than unique rows.
+            keys = (cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2]
+        else:  # a tiny voxel over a huge extent: the linear index would overflow
+            keys = cells
         # np.unique keeps the first occurrence, i.e. the most confident point of each voxel.
         _, first = np.unique(keys[by_confidence], axis=0, return_index=True)
         chosen = np.sort(by_confidence[first])

@@ -412,3 +412,21 @@ def test_strided_unprojection_equals_subsampled_full_unprojection():
     T_world_cam = convert.child_pose(pose, frames)
     expected = T_world_cam[:3, :3] @ p_cam + T_world_cam[:3, 3]
     np.testing.assert_allclose(full[5, 7], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("voxel_size", [0.5, 1e-12])
+def test_voxel_downsampling_matches_a_reference(voxel_size):
+    rng = np.random.default_rng(7)
+    points = (rng.normal(size=(20, 25, 3)) * 2.0).astype(np.float32)
+    points[0, :5] = 1.0e6  # a far outlier widens the extent (overflow guard with tiny voxels)
+    conf = rng.uniform(1.0, 5.0, (20, 25)).astype(np.float32)
+    kept = convert.select_points(
+        points, random_rgb(20, 25), conf, CloudOptions(1.0, 1, voxel_size, 0)
+    )
+    best: dict[tuple, tuple[float, tuple]] = {}
+    for xyz, c in zip(points.reshape(-1, 3), conf.reshape(-1)):
+        key = tuple(np.floor(xyz.astype(np.float64) / voxel_size).astype(np.int64))
+        if key not in best or c > best[key][0]:
+            best[key] = (float(c), tuple(xyz))
+    assert len(kept) == len(best)
+    assert sorted(map(tuple, kept.xyz)) == sorted(xyz for _, xyz in best.values())
