@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Evaluation metrics: trajectory, depth and point-cloud errors (numpy + scipy KD-trees).
 
 Conventions:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Sequence loaders behind one ``Sequence`` interface.
 
 Formats: rosbag2 (sqlite3 / mcap via ``rosbags``), image folder, TUM RGB-D, 7-Scenes

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """End-to-end demo: synthetic sequence -> replay -> evaluation (``make demo``).
 
     python -m infinitevggt_ros.offline.demo                  # tiny random-weight model, CPU

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Evaluate a replay's outputs against ground truth.
 
     infinitevggt-eval out/ --gt rgbd_dataset_freiburg1_xyz/

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """PNG plots of a replay and of an evaluation (matplotlib, Agg backend: no display needed)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Offline replay: a recorded sequence through the same engine and message code as the node.
 
     infinitevggt-replay input.mcap -o out/ --checkpoint checkpoints.pth

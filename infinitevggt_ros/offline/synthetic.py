@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Synthetic sequences with exact ground truth: a textured room rendered by ray casting.
 
 The world frame is z-up (metres); cameras use OpenCV axes (x right, y down, z

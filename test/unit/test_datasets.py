@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Each loader reads a small sequence written in its format, with ground truth intact."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Replay-then-eval round trips on generated sequences.
 
 An oracle engine that returns the ground truth (scaled and in the first camera's frame, as

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Metrics on data with known answers (analytic values), and against evo when installed."""
 
 from __future__ import annotations

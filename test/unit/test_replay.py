@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Replay of sqlite3 / mcap bags and image folders with the tiny random-weight model."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """The synthetic renderer produces exact, self-consistent ground truth."""
 
 from __future__ import annotations
