@@ -52,7 +52,6 @@ from infinitevggt_ros.ros.params import (
 )
 
 NODE_NAME = "infinitevggt"
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -710,7 +709,6 @@ def main(args: list[str] | None = None) -> int:
     """Entry point (``stream_node``): returns the process exit status."""
     rclpy.init(args=args)
     node: StreamNode | None = None
-    status = 0
     try:
         try:
             node = StreamNode()
@@ -739,11 +737,11 @@ def main(args: list[str] | None = None) -> int:
                 logging.shutdown()
                 sys.stdout.flush()
                 sys.stderr.flush()
-                os._exit(status)
+                os._exit(0)
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-    return status
+    return 0
 
 
 if __name__ == "__main__":
