@@ -72,12 +72,17 @@ if ! "$venv/bin/python" -c "import sys; assert sys.version_info[:2] == (3, 11)" 
   "$python" -m venv "$venv"
 fi
 
+# Some machines list local package indexes that lack most projects; pip warns once per
+# project about each. Drop only those lines.
+pip_install() {
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+    2> >(grep -v "^WARNING: Location 'file://.*' is ignored" >&2 || true)
+}
+
 log "installing the pinned Python stack (constraints/lock.txt)"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  -r constraints/requirements-dev.txt -c constraints/lock.txt
+pip_install -r constraints/requirements-dev.txt -c constraints/lock.txt
 log "installing infinitevggt_ros editable"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --no-deps --no-build-isolation -e .
+pip_install --no-deps --no-build-isolation -e .
 
 "$venv/bin/python" scripts/fix_wheel_cmake.py
 
@@ -96,4 +101,4 @@ touch "$repo_root/.build/COLCON_IGNORE"  # keep colcon runs elsewhere from crawl
 ) || die "building the stand-in tf2_msgs failed; logs in .build/tf2_msgs/log"
 
 echo "$setup_key" >"$stamp"
-log "done"
+log "done in ${SECONDS} s"
