@@ -172,3 +172,17 @@ def test_demo_runs_end_to_end_and_warns_about_random_weights(tmp_path, capsys, m
     monkeypatch.setenv("CHECKPOINT", str(tmp_path / "missing.pth"))
     assert demo.main(["-o", str(tmp_path)]) == 2
     assert "missing.pth" in capsys.readouterr().err
+
+
+def test_oracle_round_trip_on_seven_scenes(tmp_path):
+    # 640x480 with the 7-Scenes focal length (585 px), which the loader assumes.
+    hfov = float(np.degrees(2 * np.arctan(320 / 585)))
+    seq = S.make_sequence(num_frames=6, width=640, height=480, fps=30.0, hfov_deg=hfov)
+    folder = S.write_7scenes_folder(seq, tmp_path / "seq-01")
+    options = R.ReplayOptions(random_weights="tiny", model_width=112, progress=False,
+                              write_plots=False, pixel_stride=1)  # fmt: skip
+    R.replay_sequence(folder, tmp_path / "out", options, engine=OracleEngine(seq, 112))
+    report = E.evaluate_replay(tmp_path / "out", folder, write_plot=False)
+    assert report.trajectory.poses == 6 and report.trajectory.ate_rmse < 1e-5
+    assert report.depth_frames == 6 and report.depth.abs_rel < 0.02
+    assert report.reconstruction.accuracy_median < 0.015
