@@ -698,7 +698,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         elif spec.kind is Kind.FLOAT:
             kwargs["type"] = float
         elif spec.kind is Kind.BOOL:
-            kwargs["type"] = lambda s: s.lower() in ("1", "true", "yes")
+            kwargs["action"] = argparse.BooleanOptionalAction  # --x / --no-x
         if spec.choices:
             kwargs["choices"] = spec.choices
         if spec.name in ("total_budget", "camera_cache_budget"):
