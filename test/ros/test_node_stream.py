@@ -131,10 +131,12 @@ class Probe:
         }
         if TFMessage is not None:
             topics["tf"] = (TFMessage, "/tf", reliable)
-        for key, (message_type, topic, qos) in topics.items():
-            self.node.create_subscription(
+        self.subscriptions = {
+            key: self.node.create_subscription(
                 message_type, topic, lambda msg, key=key: self._record(key, msg), qos
             )
+            for key, (message_type, topic, qos) in topics.items()
+        }
         if input_transport == "compressed":
             self.image_publisher = self.node.create_publisher(
                 CompressedImage, f"{namespace}/image/compressed", reliable
@@ -181,20 +183,28 @@ class Probe:
                 self.condition.wait(min(remaining, 0.1))
 
     def wait_until_connected(self, process: subprocess.Popen, log_path: Path) -> None:
+        """Waits until both directions matched: our image publisher and every output."""
         deadline = time.monotonic() + TIMEOUT_S
+        unmatched: list[str] = []
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(
                     f"node exited with {process.returncode}:\n{log_path.read_text()}"
                 )
-            if (
-                self.image_publisher.get_subscription_count() > 0
-                and self.node.count_publishers(f"{self.node_name}/points") > 0
-                and self.reset.service_is_ready()
-            ):
+            # Diagnostics and rosout have other publishers too; the outputs only the node.
+            unmatched = [
+                key
+                for key, subscription in self.subscriptions.items()
+                if key not in ("diagnostics", "rosout") and subscription.get_publisher_count() == 0
+            ]
+            if self.image_publisher.get_subscription_count() == 0:
+                unmatched.append("image")
+            if not self.reset.service_is_ready():
+                unmatched.append("reset service")
+            if not unmatched:
                 return
             time.sleep(0.05)
-        raise AssertionError(f"node never connected:\n{log_path.read_text()}")
+        raise AssertionError(f"not matched: {unmatched}; node log:\n{log_path.read_text()}")
 
     def by_stamp(self, key: str, stamp: Time) -> list:
         return [m for m in self.received[key] if m.header.stamp == stamp]
