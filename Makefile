@@ -31,7 +31,7 @@ build: setup
 	@scripts/colcon_build.sh
 
 test: build
-	@scripts/loopback_run.sh $(PYTHON) -m pytest $(PYTEST_ARGS)
+	@scripts/loopback_run.sh $(PYTHON) -m pytest $(if $(CI),--durations=15) $(PYTEST_ARGS)
 
 demo: build
 	@if [ -f infinitevggt_ros/offline/demo.py ]; then \

@@ -27,7 +27,10 @@ fail() {
 
 command -v unshare >/dev/null 2>&1 || fail "'unshare' not found (Debian package util-linux)"
 command -v ip >/dev/null 2>&1 || fail "'ip' not found (Debian package iproute2)"
-if ! probe_error="$(unshare --net --mount true 2>&1)"; then
+unshare_args=(--net --mount --propagation private)
+# Without root, a user namespace in which we are root may create the other two.
+[ "$(id -u)" -eq 0 ] || unshare_args=(--map-root-user "${unshare_args[@]}")
+if ! probe_error="$(unshare "${unshare_args[@]}" true 2>&1)"; then
   fail "cannot create network/mount namespaces (needs root or user namespaces): $probe_error"
 fi
 
@@ -43,7 +46,7 @@ export ROS_DOMAIN_ID="$(( ($$ % 100) + 1 ))"
 export INFINITEVGGT_ROS_LOOPBACK_RUN=1
 
 set +e
-unshare --net --mount --propagation private -- bash -c '
+unshare "${unshare_args[@]}" -- bash -c '
   set -e
   mount -t tmpfs -o mode=1777 infinitevggt_shm /dev/shm
   mount -t sysfs infinitevggt_sysfs /sys
