@@ -109,7 +109,7 @@ class PythonProcess:
 
 
 @pytest.fixture
-def start_python() -> Iterator[Callable[[Path], PythonProcess]]:
+def start_python() -> Iterator[Callable[..., PythonProcess]]:
     """Start Python scripts in child processes; they are stopped when the test ends."""
     started: list[PythonProcess] = []
 
