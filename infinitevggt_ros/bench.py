@@ -285,7 +285,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
     parser.add_argument("--dtype", default=defaults.dtype,
                         choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--attention", default=defaults.attention,
-                        choices=("sdpa", "sdpa_no_cudnn", "flash_attn"))
+                        choices=("sdpa", "sdpa_any", "flash_attn"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steady-from", type=int, default=0,
                         help="first frame of the steady-state window (default: second half)")

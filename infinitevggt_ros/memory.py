@@ -124,18 +124,24 @@ class MemoryConfig:
 LIVE_SETTINGS = ("total_budget", "budget_allocation", "budget_temperature", "camera_cache_budget")
 
 
-def diversity_scores(candidates: torch.Tensor) -> torch.Tensor:
-    """Keys [B, heads, N, D] -> [B, heads, N] alignment of each unit key with the mean
-    unit key of all N candidates (lower = more diverse).
+def inverse_key_norms(keys: torch.Tensor) -> torch.Tensor:
+    """Keys [B, heads, N, D] -> float32 [B, heads, N] of 1 / ||key||."""
+    return torch.linalg.vector_norm(keys, dim=-1, dtype=torch.float32).reciprocal()
 
-    A few reads of the keys and no normalised copy: inverse norms, the mean unit key
-    as one matrix product, then the dot products, all accumulated in float32 (half
-    precision scores would tie too often for a stable selection).
+
+def diversity_scores(candidates: torch.Tensor, inv_norms: torch.Tensor | None = None) -> torch.Tensor:
+    """Keys [B, heads, N, D] -> float32 [B, heads, N]: alignment of each unit key with the
+    mean unit key of all N candidates (lower = more diverse).
+
+    No normalised copy of the keys is made: with the inverse norms (cached per token by
+    the KV layer), the mean unit key and the dot products are two matrix-vector products.
     """
-    inv_norm = torch.linalg.vector_norm(candidates, dim=-1, dtype=torch.float32).reciprocal()
-    weights = (inv_norm / candidates.shape[2]).to(candidates.dtype).unsqueeze(-2)
+    if inv_norms is None:
+        inv_norms = inverse_key_norms(candidates)
+    weights = (inv_norms / candidates.shape[2]).to(candidates.dtype).unsqueeze(-2)
     mean_unit = weights @ candidates  # [B, heads, 1, D]
-    return (candidates * mean_unit).sum(dim=-1, dtype=torch.float32) * inv_norm
+    dots = (candidates @ mean_unit.transpose(-1, -2)).squeeze(-1)
+    return dots.float() * inv_norms
 
 
 class KVCacheLayer:
@@ -155,6 +161,7 @@ class KVCacheLayer:
         self.granularity = granularity
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
+        self.inv_norms: torch.Tensor | None = None  # [B, heads, capacity], float32
         self.length = 0
         self.anchor = 0
         self.budget: int | None = None
@@ -163,7 +170,7 @@ class KVCacheLayer:
         self.evicted_this_frame = False
 
     def reset(self) -> None:
-        self.keys = self.values = None
+        self.keys = self.values = self.inv_norms = None
         self.length = self.anchor = 0
         self.budget = self.last_score = None
         self.evicted_this_frame = False
@@ -173,7 +180,7 @@ class KVCacheLayer:
         """Bytes held by the buffers (capacity, not only the used part)."""
         if self.keys is None:
             return 0
-        return self.keys.nbytes + self.values.nbytes
+        return self.keys.nbytes + self.values.nbytes + self.inv_norms.nbytes
 
     def _ensure_capacity(self, needed: int, like: torch.Tensor) -> None:
         capacity = 0 if self.keys is None else self.keys.shape[2]
@@ -187,10 +194,12 @@ class KVCacheLayer:
         batch, heads, _, dim = like.shape
         keys = like.new_empty(batch, heads, new_capacity, dim)
         values = like.new_empty(batch, heads, new_capacity, dim)
+        inv_norms = like.new_empty(batch, heads, new_capacity, dtype=torch.float32)
         if self.length:
             keys[:, :, : self.length] = self.keys[:, :, : self.length]
             values[:, :, : self.length] = self.values[:, :, : self.length]
-        self.keys, self.values = keys, values
+            inv_norms[:, :, : self.length] = self.inv_norms[:, :, : self.length]
+        self.keys, self.values, self.inv_norms = keys, values, inv_norms
 
     def update(
         self, keys: torch.Tensor, values: torch.Tensor
@@ -203,6 +212,7 @@ class KVCacheLayer:
         self._ensure_capacity(end, keys)
         self.keys[:, :, start:end] = keys
         self.values[:, :, start:end] = values
+        self.inv_norms[:, :, start:end] = inverse_key_norms(keys)
         self.length = end
         if self.budget is not None and self.length > self.budget:
             with record_function("eviction"):
@@ -220,7 +230,7 @@ class KVCacheLayer:
         anchor = min(self.anchor, budget)
         evict = self.length - budget
         candidates = self.keys[:, :, anchor : self.length]
-        scores = diversity_scores(candidates)
+        scores = diversity_scores(candidates, self.inv_norms[:, :, anchor : self.length])
         self.last_score = scores.mean()  # stays on the device; read once per frame
         self.evicted_this_frame = True
         evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
@@ -237,6 +247,8 @@ class KVCacheLayer:
         for buffer in (self.keys, self.values):
             moved = torch.gather(buffer, 2, sources)
             buffer.scatter_(2, targets, moved)
+        moved = torch.gather(self.inv_norms, 2, sources[..., 0])
+        self.inv_norms.scatter_(2, targets[..., 0], moved)
         self.length = budget
 
 

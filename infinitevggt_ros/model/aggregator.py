@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from .blocks import Block, KVLayer, RotaryEmbedding2D
+from .blocks import Block, KVLayer, RotaryEmbedding2D, RotaryTables
 from .config import ModelConfig
 from .dinov2 import DinoV2Backbone
 
@@ -63,7 +63,6 @@ class Aggregator(nn.Module):
                 mlp_ratio=agg.mlp_ratio,
                 init_values=agg.init_values,
                 qk_norm=agg.qk_norm,
-                rope=self.rope,
             )
 
         self.frame_blocks = nn.ModuleList(make_block() for _ in range(agg.depth))
@@ -72,6 +71,14 @@ class Aggregator(nn.Module):
         self.camera_token = nn.Parameter(torch.zeros(1, 2, 1, dim))
         self.register_token = nn.Parameter(torch.zeros(1, 2, agg.num_register_tokens, dim))
         self.init_constants()
+        self._position_cache: dict[tuple, torch.Tensor] = {}
+
+    def _positions(self, rows: int, cols: int, device: torch.device) -> torch.Tensor:
+        """Token positions of a frame layout, built once per layout (tables key on it)."""
+        key = (rows, cols, device)
+        if key not in self._position_cache:
+            self._position_cache[key] = patch_positions(rows, cols, self.num_special, device)
+        return self._position_cache[key]
 
     def init_constants(self, device: torch.device | str | None = None) -> None:
         """(Re)create the non-persistent normalisation buffers (also after a model
@@ -118,9 +125,16 @@ class Aggregator(nn.Module):
         tokens = torch.cat((special.reshape(batch * frames, -1, dim), patches), dim=1)
         per_frame = tokens.shape[1]
 
-        frame_pos = patch_positions(rows, cols, self.num_special, images.device)
-        frame_positions = frame_pos.expand(batch * frames, -1, -1)
-        global_positions = frame_pos.repeat(frames, 1).expand(batch, -1, -1)
+        head_dim = dim // self.config.aggregator.num_heads
+        max_position = max(rows, cols) + 1
+        frame_rope = self.rope.tables(
+            self._positions(rows, cols, images.device), head_dim, max_position
+        )
+        global_rope = frame_rope
+        if frames > 1:
+            global_rope = RotaryTables(
+                frame_rope.cos.repeat(1, 1, frames, 1), frame_rope.sin.repeat(1, 1, frames, 1)
+            )
         mask = None
         if global_kv is None and frames > 1:
             mask = causal_frame_mask(frames, per_frame, images.device)
@@ -135,14 +149,12 @@ class Aggregator(nn.Module):
             zip(self.frame_blocks, self.global_blocks, strict=True)
         ):
             with record_function("frame_block"):
-                tokens = frame_block(
-                    tokens.reshape(batch * frames, per_frame, dim), frame_positions
-                )
+                tokens = frame_block(tokens.reshape(batch * frames, per_frame, dim), frame_rope)
             frame_out = tokens.reshape(batch, frames, per_frame, dim)
             kv = None if global_kv is None else global_kv[index]
             with record_function("global_block"):
                 tokens = global_block(
-                    tokens.reshape(batch, frames * per_frame, dim), global_positions, kv, mask
+                    tokens.reshape(batch, frames * per_frame, dim), global_rope, kv, mask
                 )
             global_out = tokens.reshape(batch, frames, per_frame, dim)
             outputs.append(torch.cat((frame_out, global_out), dim=-1) if index in keep else None)

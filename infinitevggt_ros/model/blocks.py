@@ -6,7 +6,7 @@ FlashAttention) are used as they are; the rolling memory only needs keys.
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ATTENTION_BACKENDS = ("sdpa", "sdpa_no_cudnn", "flash_attn")
-# cuDNN attention builds an execution plan per new shape, and the rolling memory's
-# key length changes every frame; these kernels need no plan.
+# "sdpa": PyTorch SDPA without its cuDNN kernel, which builds an execution plan per
+# new shape (about 13 ms of CPU each) while the rolling memory's key length changes
+# every frame; "sdpa_any": let PyTorch choose; "flash_attn": the flash-attn package.
+ATTENTION_BACKENDS = ("sdpa", "sdpa_any", "flash_attn")
 _PLANLESS_SDPA = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
@@ -46,15 +47,32 @@ def attend(
 
         out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return out.transpose(1, 2)
-    if backend == "sdpa_no_cudnn" and q.is_cuda:
+    if backend == "sdpa" and q.is_cuda:
         with sdpa_kernel(_PLANLESS_SDPA):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
 
+@dataclass(frozen=True)
+class RotaryTables:
+    """cos/sin of every token's rotation angles, [1, 1, N, D] (broadcast over batch and
+    heads): the first half of D follows the token's row, the second half its column."""
+
+    cos: torch.Tensor
+    sin: torch.Tensor
+
+    def rotate(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply to queries or keys [B, heads, N, D]."""
+        # Within each half, the pairs are (i, i + D/4): rotate(x) = (-x2, x1) per half.
+        halves = x.unflatten(-1, (2, 2, x.shape[-1] // 4))
+        turned = torch.stack((-halves[..., 1, :], halves[..., 0, :]), dim=-2).flatten(-3)
+        return x * self.cos + turned * self.sin
+
+
 class RotaryEmbedding2D(nn.Module):
-    """2D rotary position embedding: first half of each head rotated by the row,
-    second half by the column position.
+    """2D rotary position embedding (row for the first half of each head, column for
+    the second half). Tables are computed once per token layout and reused by every
+    block, so applying RoPE costs no host synchronisation.
 
     Args:
         base_frequency: base of the geometric frequency ladder.
@@ -63,48 +81,27 @@ class RotaryEmbedding2D(nn.Module):
     def __init__(self, base_frequency: float = 100.0) -> None:
         super().__init__()
         self.base_frequency = float(base_frequency)
-        # Pure derived cache (depends only on sizes, device and dtype), not sequence state.
-        self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        # Pure derived cache (depends only on the layout and device), not sequence state.
+        self._tables: dict[tuple, RotaryTables] = {}
 
-    def _cos_sin(
-        self, half_dim: int, max_position: int, device: torch.device, dtype: torch.dtype
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (half_dim, max_position, device, dtype)
-        table = self._tables.get(key)
-        if table is None:
-            exponents = torch.arange(0, half_dim, 2, device=device).float() / half_dim
-            inv_freq = 1.0 / (self.base_frequency**exponents)
-            steps = torch.arange(max_position, device=device, dtype=inv_freq.dtype)
-            angles = torch.outer(steps, inv_freq).to(dtype)
-            angles = torch.cat((angles, angles), dim=-1)
-            table = (angles.cos().to(dtype), angles.sin().to(dtype))
-            self._tables[key] = table
-        return table
-
-    @staticmethod
-    def _rotate_1d(
-        x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
-    ) -> torch.Tensor:
-        cos_p = F.embedding(positions, cos)[:, None]
-        sin_p = F.embedding(positions, sin)[:, None]
-        half = x.shape[-1] // 2
-        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-        return x * cos_p + rotated * sin_p
-
-    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """x [B, heads, N, D], positions [B, N, 2] (row, col) int64 -> [B, heads, N, D]."""
-        half_dim = x.shape[-1] // 2
-        # Round the table size up so a handful of tables serves every input size.
-        max_position = 64 * math.ceil((int(positions.max()) + 1) / 64)
-        cos, sin = self._cos_sin(half_dim, max_position, x.device, x.dtype)
-        rows, cols = x.chunk(2, dim=-1)
-        return torch.cat(
-            (
-                self._rotate_1d(rows, positions[..., 0], cos, sin),
-                self._rotate_1d(cols, positions[..., 1], cos, sin),
-            ),
-            dim=-1,
-        )
+    def tables(self, positions: torch.Tensor, head_dim: int, max_position: int) -> RotaryTables:
+        """positions [N, 2] (row, col), all < max_position -> float32 tables."""
+        key = (positions.data_ptr(), tuple(positions.shape), head_dim, max_position,
+               positions.device)
+        cached = self._tables.get(key)
+        if cached is not None:
+            return cached
+        half = head_dim // 2
+        exponents = torch.arange(0, half, 2, device=positions.device).float() / half
+        inv_freq = 1.0 / (self.base_frequency**exponents)
+        angles = torch.outer(torch.arange(max_position, device=positions.device).float(), inv_freq)
+        angles = torch.cat((angles, angles), dim=-1)  # [max_position, half]
+        per_token = torch.cat((angles[positions[:, 0]], angles[positions[:, 1]]), dim=-1)
+        tables = RotaryTables(per_token.cos()[None, None], per_token.sin()[None, None])
+        if len(self._tables) > 16:
+            self._tables.clear()
+        self._tables[key] = tables
+        return tables
 
 
 class Attention(nn.Module):
@@ -114,7 +111,6 @@ class Attention(nn.Module):
         dim: token width.
         num_heads: number of heads (``dim`` divisible by it).
         qk_norm: LayerNorm over each head's queries and keys.
-        rope: rotary embedding applied to queries and keys, or None.
         norm_eps: epsilon of the qk LayerNorms.
     """
 
@@ -123,7 +119,6 @@ class Attention(nn.Module):
         dim: int,
         num_heads: int,
         qk_norm: bool = False,
-        rope: RotaryEmbedding2D | None = None,
         norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
@@ -133,24 +128,23 @@ class Attention(nn.Module):
         self.q_norm = nn.LayerNorm(self.head_dim, eps=norm_eps) if qk_norm else nn.Identity()
         self.k_norm = nn.LayerNorm(self.head_dim, eps=norm_eps) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim, bias=True)
-        self.rope = rope
         self.backend = "sdpa"
 
     def forward(
         self,
         x: torch.Tensor,
-        positions: torch.Tensor | None = None,
+        rope: RotaryTables | None = None,
         kv_layer: KVLayer | None = None,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x [B, N, C] -> [B, N, C]. With ``kv_layer`` the tokens also attend to (and
+        """x [B, N, C] -> [B, N, C]. ``rope`` rotates queries and keys. With ``kv_layer`` the tokens also attend to (and
         are stored in) that memory; cached keys are post-norm and post-RoPE."""
         batch, tokens, width = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
-        if self.rope is not None and positions is not None:
-            q, k = self.rope(q, positions), self.rope(k, positions)
+        if rope is not None:
+            q, k = rope.rotate(q), rope.rotate(k)
         if torch.is_autocast_enabled(x.device.type):
             # LayerNorm and RoPE ran in float32 under autocast; attend (and cache) in the
             # autocast dtype, as fused kernels need one dtype and the cache is half size.
@@ -203,7 +197,6 @@ class Block(nn.Module):
         mlp_ratio: MLP hidden width relative to ``dim``.
         init_values: LayerScale initial value.
         qk_norm: LayerNorm on queries and keys.
-        rope: rotary embedding or None.
         norm_eps: epsilon of every LayerNorm in the block (DINOv2 uses 1e-6).
     """
 
@@ -214,12 +207,11 @@ class Block(nn.Module):
         mlp_ratio: float = 4.0,
         init_values: float = 0.01,
         qk_norm: bool = False,
-        rope: RotaryEmbedding2D | None = None,
         norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qk_norm=qk_norm, rope=rope, norm_eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qk_norm=qk_norm, norm_eps=norm_eps)
         self.ls1 = LayerScale(dim, init_values)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
@@ -228,9 +220,9 @@ class Block(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        positions: torch.Tensor | None = None,
+        rope: RotaryTables | None = None,
         kv_layer: KVLayer | None = None,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), positions, kv_layer, attn_mask))
+        x = x + self.ls1(self.attn(self.norm1(x), rope, kv_layer, attn_mask))
         return x + self.ls2(self.mlp(self.norm2(x)))

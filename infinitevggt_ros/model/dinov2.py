@@ -59,13 +59,26 @@ class DinoV2Backbone(nn.Module):
             for _ in range(config.depth)
         )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
+        # Resized grids keyed by size and the weight's identity/version, so a weight
+        # update (load_state_dict) is never served a stale grid.
+        self._pos_embed_cache: dict[tuple, torch.Tensor] = {}
 
     def interpolated_pos_embed(self, rows: int, cols: int, dtype: torch.dtype) -> torch.Tensor:
         """Learned position grid resized (bicubic) to rows x cols -> [1, 1 + rows*cols, C]."""
+        weight = self.pos_embed
+        key = (rows, cols, dtype, weight.device, weight.data_ptr(), weight._version)
+        cached = self._pos_embed_cache.get(key)
+        if cached is None:
+            cached = self._resize_pos_embed(rows, cols).to(dtype)
+            self._pos_embed_cache.clear()
+            self._pos_embed_cache[key] = cached
+        return cached
+
+    def _resize_pos_embed(self, rows: int, cols: int) -> torch.Tensor:
         pos_embed = self.pos_embed.float()
         side = int(math.sqrt(pos_embed.shape[1] - 1))
         if rows == side and cols == side:
-            return pos_embed.to(dtype)
+            return pos_embed
         grid = pos_embed[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
         offset = self.config.interpolate_offset
         if offset:
@@ -76,7 +89,7 @@ class DinoV2Backbone(nn.Module):
             grid, mode="bicubic", antialias=self.config.interpolate_antialias, **resize
         )
         grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
-        return torch.cat((pos_embed[:, :1], grid), dim=1).to(dtype)
+        return torch.cat((pos_embed[:, :1], grid), dim=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images [N, 3, H, W] (already ImageNet-normalised) -> [N, (H/p)*(W/p), C]."""

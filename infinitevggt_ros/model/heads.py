@@ -252,14 +252,21 @@ class DPTHead(nn.Module):
             ]
         )
         self.scratch = Scratch(oc, config.features, output.output_dim)
+        # Derived from sizes only (not sequence state): position embeddings per layout.
+        self._position_cache: dict[tuple, torch.Tensor] = {}
 
-    @staticmethod
-    def _add_position(x: torch.Tensor, aspect_ratio: float, ratio: float = 0.1) -> torch.Tensor:
+    def _add_position(self, x: torch.Tensor, aspect_ratio: float, ratio: float = 0.1) -> torch.Tensor:
         _, channels, height, width = x.shape
-        embedding = uv_position_embedding(
-            height, width, channels, aspect_ratio, x.dtype, x.device
-        )
-        return x + ratio * embedding[None]
+        key = (height, width, channels, aspect_ratio, ratio, x.dtype, x.device)
+        embedding = self._position_cache.get(key)
+        if embedding is None:
+            embedding = ratio * uv_position_embedding(
+                height, width, channels, aspect_ratio, x.dtype, x.device
+            )[None]
+            if len(self._position_cache) > 32:
+                self._position_cache.clear()
+            self._position_cache[key] = embedding
+        return x + embedding
 
     def forward(
         self, layers: Sequence[torch.Tensor | None], image_hw: tuple[int, int], patch_start: int
