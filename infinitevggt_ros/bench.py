@@ -56,6 +56,7 @@ class BenchConfig:
     profile_frames: int = 0
     agreement_frames: int = 0
     seed: int = 0
+    compile_blocks: bool = False
 
 
 @dataclass
@@ -209,6 +210,7 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         total_budget=config.total_budget,
         camera_cache_budget=config.camera_cache_budget,
         attention_backend=config.attention,
+        compile_blocks=config.compile_blocks,
     )
     cuda = device.type == "cuda"
     if cuda:
@@ -237,6 +239,43 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
     if config.profile_frames:
         result.profile_ms_per_frame = profile_stages(engine, images, config.profile_frames)
     return result
+
+
+def sweep_memory(
+    config: BenchConfig, budgets: list[int], sizes: list[tuple[int, int]], frames: int
+) -> list[dict]:
+    """Peak device memory and steady latency for each (budget, size), sharing one model."""
+    from .model.streamvggt import StreamVGGT
+
+    device = torch.device(config.device)
+    model = StreamVGGT.from_random_weights(config.preset, config.seed)
+    rows = []
+    for height, width in sizes:
+        images = synthetic_frames(8, height, width, device, config.seed)
+        for budget in budgets:
+            engine = StreamEngine(
+                model, device=device, dtype=config.dtype, total_budget=budget,
+                attention_backend=config.attention,
+            )
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+            timer, latency = FrameTimer(device), []
+            for index in range(frames):
+                with timer:
+                    engine.step(images[index % len(images)])
+                latency.append(timer.ms)
+            stats = engine.stats()
+            rows.append({
+                "height": height, "width": width, "total_budget": budget,
+                "tokens_per_frame": model.config.tokens_per_frame(height, width),
+                "cache_gib": stats.cache_bytes / 2**30,
+                "peak_allocated_gib": (torch.cuda.max_memory_allocated(device) / 2**30
+                                       if device.type == "cuda" else None),
+                "ms_per_frame_p50": float(np.median(latency[frames // 2:])),
+            })
+            del engine
+    return rows
 
 
 def plot_result(result: BenchResult, path: Path) -> None:
@@ -294,6 +333,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
     parser.add_argument("--agreement-frames", type=int, default=0,
                         help="first compare this many frames of --dtype against float32")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the blocks and heads (StreamEngine compile_blocks)")
+    parser.add_argument("--sweep-budgets", type=int, nargs="*", default=[],
+                        help="instead of one run: memory table over these budgets ...")
+    parser.add_argument("--sweep-sizes", nargs="*", default=["392x518"],
+                        help="... and these HxW sizes (--frames frames each)")
     parser.add_argument("--output", type=Path, help="JSON file to write")
     parser.add_argument("--plot", type=Path, help="PNG file to write")
     args = parser.parse_args(argv)
@@ -302,7 +347,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         total_budget=args.total_budget, camera_cache_budget=args.camera_cache_budget,
         dtype=args.dtype, attention=args.attention, device=args.device,
         steady_from=args.steady_from, profile_frames=args.profile_frames,
-        agreement_frames=args.agreement_frames, seed=args.seed,
+        agreement_frames=args.agreement_frames, seed=args.seed, compile_blocks=args.compile,
     )
     return config, args
 
@@ -310,12 +355,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config, args = parse_args(argv)
+    if args.sweep_budgets:
+        sizes = [tuple(int(v) for v in size.split("x")) for size in args.sweep_sizes]
+        rows = sweep_memory(config, args.sweep_budgets, sizes, config.frames)
+        print(f"machine: {json.dumps(describe_machine(torch.device(config.device)))}")
+        for row in rows:
+            print(json.dumps(row))
+        if args.output:
+            args.output.write_text(json.dumps({"machine": describe_machine(
+                torch.device(config.device)), "rows": rows}, indent=1))
+        return 0
     result = run_benchmark(config)
     summary = result.summary
     print(f"machine: {json.dumps(result.machine)}")
     print(
         f"{config.preset} {config.height}x{config.width} {config.dtype} "
-        f"budget={config.total_budget} attention={config.attention}: "
+        f"budget={config.total_budget} attention={config.attention} "
+        f"compile={config.compile_blocks}: "
         f"{summary['ms_per_frame_p50']:.1f} ms/frame p50, {summary['ms_per_frame_p95']:.1f} p95 "
         f"({summary['frames_per_s']:.1f} frames/s over frames "
         f"{summary['steady_state_frames'][0]}-{summary['steady_state_frames'][1]}), "

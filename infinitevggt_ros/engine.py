@@ -85,7 +85,10 @@ class StreamEngine:
         dtype: compute precision of the aggregator. ``float32`` is exact;
             ``bfloat16``/``float16`` store aggregator weights and KV memory in that
             precision and run it under autocast. The heads always run in float32.
-        attention_backend: ``sdpa`` or ``flash_attn`` (CUDA, half precision).
+        attention_backend: ``sdpa`` (default), ``sdpa_any`` or ``flash_attn``.
+        compile_blocks: compile the transformer blocks and heads with ``torch.compile``
+            (fewer kernel launches, fused elementwise work; the memory update stays
+            eager). Costs compilation time at the first frame of each input size.
         memory_settings: override fields of ``memory`` (e.g. ``total_budget=None``).
     """
 
@@ -96,6 +99,7 @@ class StreamEngine:
         device: torch.device | str = "cpu",
         dtype: torch.dtype | str = torch.float32,
         attention_backend: str = "sdpa",
+        compile_blocks: bool = False,
         **memory_settings: Any,
     ) -> None:
         memory = (memory or MemoryConfig()).with_changes(**memory_settings)
@@ -109,6 +113,8 @@ class StreamEngine:
             model.aggregator.to(self.dtype)
         model.aggregator.init_constants(self.device)
         model.set_attention_backend(attention_backend)
+        if compile_blocks:
+            model.compile_blocks()
         self.model = model
         self.model_config: ModelConfig = model.config
         self._memory = RollingKVMemory(

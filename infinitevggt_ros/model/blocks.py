@@ -53,6 +53,21 @@ def attend(
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
 
+@torch.compiler.disable
+def attend_with_memory(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kv_layer: KVLayer,
+    attn_mask: torch.Tensor | None,
+    backend: str,
+) -> torch.Tensor:
+    """Store k/v in the memory and attend to all of it. Runs eagerly even inside a
+    compiled block: the memory's length changes every frame and it keeps Python state."""
+    k, v = kv_layer.update(k, v)
+    return attend(q, k, v, attn_mask=attn_mask, backend=backend)
+
+
 @dataclass(frozen=True)
 class RotaryTables:
     """cos/sin of every token's rotation angles, [1, 1, N, D] (broadcast over batch and
@@ -150,9 +165,10 @@ class Attention(nn.Module):
             # autocast dtype, as fused kernels need one dtype and the cache is half size.
             dtype = torch.get_autocast_dtype(x.device.type)
             q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
-        if kv_layer is not None:
-            k, v = kv_layer.update(k, v)
-        out = attend(q, k, v, attn_mask=attn_mask, backend=self.backend)
+        if kv_layer is None:
+            out = attend(q, k, v, attn_mask=attn_mask, backend=self.backend)
+        else:
+            out = attend_with_memory(q, k, v, kv_layer, attn_mask, self.backend)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, width))
 
 

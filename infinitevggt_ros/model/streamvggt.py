@@ -117,6 +117,17 @@ class StreamVGGT(nn.Module):
             torch.random.set_rng_state(generator_state)
         return model.eval()
 
+    def compile_blocks(self) -> None:
+        """``torch.compile`` every transformer block and the DPT heads in place."""
+        blocks = [
+            *self.aggregator.patch_embed.blocks,
+            *self.aggregator.frame_blocks,
+            *self.aggregator.global_blocks,
+            *self.camera_head.trunk,
+        ]
+        for module in [*blocks, self.depth_head.scratch, self.point_head.scratch]:
+            module.compile()
+
     def set_attention_backend(self, backend: str) -> None:
         """``sdpa`` (default, any device) or ``flash_attn`` (CUDA, fp16/bf16)."""
         if backend not in ATTENTION_BACKENDS:
