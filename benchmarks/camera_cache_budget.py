@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Choose the default camera-trunk cache budget: memory per frame vs agreement.
 
 Streams a rendered synthetic sequence through the golden tiny checkpoint (the only

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """infinitevggt_ros: streaming InfiniteVGGT (StreamVGGT + rolling memory) for ROS 2.
 
 The core (``model``, ``memory``, ``engine``, ``preprocess``, ``geometry``,

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """``infinitevggt-bench``: speed and memory of the streaming engine.
 
 Runs the engine with seeded random weights (speed and memory do not depend on the
@@ -5,7 +7,7 @@ weight values) on synthetic frames and records, per frame, the latency measured
 with CUDA events (wall clock on CPU) and the allocated/reserved device memory.
 Writes a JSON file and a PNG plot and prints a summary with the machine named.
 
-    infinitevggt-bench --preset release --height 392 --width 518 --frames 2000 \\
+    infinitevggt-bench --preset release --height 392 --width 518 --frames 2000
         --dtype bfloat16 --output bench.json --plot bench.png
 """
 
@@ -174,7 +176,11 @@ def measure_agreement(config: BenchConfig, images: torch.Tensor, frames: int) ->
     results = {}
     engines = {
         name: StreamEngine.from_random_weights(
-            config.preset, config.seed, config.device, dtype, total_budget=None,
+            config.preset,
+            config.seed,
+            config.device,
+            dtype,
+            total_budget=None,
             attention_backend=config.attention,
         )
         for name, dtype in (("float32", "float32"), (config.dtype, config.dtype))
@@ -254,7 +260,10 @@ def sweep_memory(
         images = synthetic_frames(8, height, width, device, config.seed)
         for budget in budgets:
             engine = StreamEngine(
-                model, device=device, dtype=config.dtype, total_budget=budget,
+                model,
+                device=device,
+                dtype=config.dtype,
+                total_budget=budget,
                 attention_backend=config.attention,
             )
             if device.type == "cuda":
@@ -266,14 +275,21 @@ def sweep_memory(
                     engine.step(images[index % len(images)])
                 latency.append(timer.ms)
             stats = engine.stats()
-            rows.append({
-                "height": height, "width": width, "total_budget": budget,
-                "tokens_per_frame": model.config.tokens_per_frame(height, width),
-                "cache_gib": stats.cache_bytes / 2**30,
-                "peak_allocated_gib": (torch.cuda.max_memory_allocated(device) / 2**30
-                                       if device.type == "cuda" else None),
-                "ms_per_frame_p50": float(np.median(latency[frames // 2:])),
-            })
+            rows.append(
+                {
+                    "height": height,
+                    "width": width,
+                    "total_budget": budget,
+                    "tokens_per_frame": model.config.tokens_per_frame(height, width),
+                    "cache_gib": stats.cache_bytes / 2**30,
+                    "peak_allocated_gib": (
+                        torch.cuda.max_memory_allocated(device) / 2**30
+                        if device.type == "cuda"
+                        else None
+                    ),
+                    "ms_per_frame_p50": float(np.median(latency[frames // 2 :])),
+                }
+            )
             del engine
     return rows
 
@@ -317,37 +333,77 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
     parser.add_argument("--height", type=int, default=defaults.height)
     parser.add_argument("--width", type=int, default=defaults.width)
     parser.add_argument("--frames", type=int, default=defaults.frames)
-    parser.add_argument("--total-budget", type=_optional_int, default=defaults.total_budget,
-                        help="tokens over all global layers, or 'none' (no eviction)")
-    parser.add_argument("--camera-cache-budget", type=_optional_int,
-                        default=defaults.camera_cache_budget)
-    parser.add_argument("--dtype", default=defaults.dtype,
-                        choices=("float32", "bfloat16", "float16"))
-    parser.add_argument("--attention", default=defaults.attention,
-                        choices=("sdpa", "sdpa_any", "flash_attn"))
+    parser.add_argument(
+        "--total-budget",
+        type=_optional_int,
+        default=defaults.total_budget,
+        help="tokens over all global layers, or 'none' (no eviction)",
+    )
+    parser.add_argument(
+        "--camera-cache-budget", type=_optional_int, default=defaults.camera_cache_budget
+    )
+    parser.add_argument(
+        "--dtype", default=defaults.dtype, choices=("float32", "bfloat16", "float16")
+    )
+    parser.add_argument(
+        "--attention", default=defaults.attention, choices=("sdpa", "sdpa_any", "flash_attn")
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steady-from", type=int, default=0,
-                        help="first frame of the steady-state window (default: second half)")
-    parser.add_argument("--profile-frames", type=int, default=0,
-                        help="after the run, profile this many frames per stage")
-    parser.add_argument("--agreement-frames", type=int, default=0,
-                        help="first compare this many frames of --dtype against float32")
+    parser.add_argument(
+        "--steady-from",
+        type=int,
+        default=0,
+        help="first frame of the steady-state window (default: second half)",
+    )
+    parser.add_argument(
+        "--profile-frames",
+        type=int,
+        default=0,
+        help="after the run, profile this many frames per stage",
+    )
+    parser.add_argument(
+        "--agreement-frames",
+        type=int,
+        default=0,
+        help="first compare this many frames of --dtype against float32",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the blocks and heads (StreamEngine compile_blocks)")
-    parser.add_argument("--sweep-budgets", type=int, nargs="*", default=[],
-                        help="instead of one run: memory table over these budgets ...")
-    parser.add_argument("--sweep-sizes", nargs="*", default=["392x518"],
-                        help="... and these HxW sizes (--frames frames each)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the blocks and heads (StreamEngine compile_blocks)",
+    )
+    parser.add_argument(
+        "--sweep-budgets",
+        type=int,
+        nargs="*",
+        default=[],
+        help="instead of one run: memory table over these budgets ...",
+    )
+    parser.add_argument(
+        "--sweep-sizes",
+        nargs="*",
+        default=["392x518"],
+        help="... and these HxW sizes (--frames frames each)",
+    )
     parser.add_argument("--output", type=Path, help="JSON file to write")
     parser.add_argument("--plot", type=Path, help="PNG file to write")
     args = parser.parse_args(argv)
     config = BenchConfig(
-        preset=args.preset, height=args.height, width=args.width, frames=args.frames,
-        total_budget=args.total_budget, camera_cache_budget=args.camera_cache_budget,
-        dtype=args.dtype, attention=args.attention, device=args.device,
-        steady_from=args.steady_from, profile_frames=args.profile_frames,
-        agreement_frames=args.agreement_frames, seed=args.seed, compile_blocks=args.compile,
+        preset=args.preset,
+        height=args.height,
+        width=args.width,
+        frames=args.frames,
+        total_budget=args.total_budget,
+        camera_cache_budget=args.camera_cache_budget,
+        dtype=args.dtype,
+        attention=args.attention,
+        device=args.device,
+        steady_from=args.steady_from,
+        profile_frames=args.profile_frames,
+        agreement_frames=args.agreement_frames,
+        seed=args.seed,
+        compile_blocks=args.compile,
     )
     return config, args
 
@@ -362,8 +418,12 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row))
         if args.output:
-            args.output.write_text(json.dumps({"machine": describe_machine(
-                torch.device(config.device)), "rows": rows}, indent=1))
+            args.output.write_text(
+                json.dumps(
+                    {"machine": describe_machine(torch.device(config.device)), "rows": rows},
+                    indent=1,
+                )
+            )
         return 0
     result = run_benchmark(config)
     summary = result.summary

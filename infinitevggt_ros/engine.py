@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """StreamEngine: one camera stream through InfiniteVGGT, one frame at a time.
 
 The engine owns everything about a sequence (rolling memory, frame index, the
@@ -65,8 +67,14 @@ class EngineStats:
 
 def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, str):
-        names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+        names = {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }
         if dtype not in names:
             raise ValueError(f"dtype must be one of {sorted(names)}, got {dtype!r}")
         dtype = names[dtype]

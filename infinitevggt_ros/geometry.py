@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Camera geometry: pose encoding, rigid transforms, unprojection, ROS axes (ROS-free).
 
 Conventions (used everywhere in this package):

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Rolling KV memory: InfiniteVGGT's bounded, diversity-pruned attention caches.
 
 Every global-attention block and every camera-trunk block reads and writes one
@@ -129,7 +131,9 @@ def inverse_key_norms(keys: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(keys, dim=-1, dtype=torch.float32).reciprocal()
 
 
-def diversity_scores(candidates: torch.Tensor, inv_norms: torch.Tensor | None = None) -> torch.Tensor:
+def diversity_scores(
+    candidates: torch.Tensor, inv_norms: torch.Tensor | None = None
+) -> torch.Tensor:
     """Keys [B, heads, N, D] -> float32 [B, heads, N]: alignment of each unit key with the
     mean unit key of all N candidates (lower = more diverse).
 
@@ -301,12 +305,17 @@ class RollingKVMemory:
 
     def _build_camera_layers(self) -> None:
         if self.config.camera_cache == "reference":
-            shared = [KVCacheLayer(f"camera_head.trunk.{b}") for b in range(self.camera_trunk_depth)]
+            shared = [
+                KVCacheLayer(f"camera_head.trunk.{b}") for b in range(self.camera_trunk_depth)
+            ]
             self.camera_layers = [shared]
             self.camera_kv = [shared] * self.camera_iterations
         else:
             self.camera_layers = [
-                [KVCacheLayer(f"camera_head.trunk.{b}@iter{i}") for b in range(self.camera_trunk_depth)]
+                [
+                    KVCacheLayer(f"camera_head.trunk.{b}@iter{i}")
+                    for b in range(self.camera_trunk_depth)
+                ]
                 for i in range(self.camera_iterations)
             ]
             self.camera_kv = self.camera_layers

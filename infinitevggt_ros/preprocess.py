@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Camera image -> model input, and model outputs -> camera pixels (ROS-free).
 
 The model takes RGB images whose sides are multiples of the patch size (14 px). A camera

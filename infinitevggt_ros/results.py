@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """What the engine returns for one frame (ROS-free)."""
 
 from __future__ import annotations

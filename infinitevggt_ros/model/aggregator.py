@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Aggregator: per-frame tokens through alternating frame and global attention.
 
 Global attention is causal over frames. In streaming, each global block reads and

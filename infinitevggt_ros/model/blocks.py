@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Transformer building blocks: attention with an optional KV layer, MLP, 2D RoPE.
 
 Attention never materialises attention weights, so fused kernels (PyTorch SDPA,
@@ -39,9 +41,15 @@ def attend(
     backend: str = "sdpa",
 ) -> torch.Tensor:
     """Softmax attention, q/k/v [B, heads, N, D] -> [B, heads, Nq, D]."""
-    if backend == "flash_attn" and attn_mask is None and q.is_cuda and q.dtype in (
-        torch.float16,
-        torch.bfloat16,
+    if (
+        backend == "flash_attn"
+        and attn_mask is None
+        and q.is_cuda
+        and q.dtype
+        in (
+            torch.float16,
+            torch.bfloat16,
+        )
     ):
         from flash_attn import flash_attn_func  # optional dependency, CUDA only
 
@@ -101,8 +109,13 @@ class RotaryEmbedding2D(nn.Module):
 
     def tables(self, positions: torch.Tensor, head_dim: int, max_position: int) -> RotaryTables:
         """positions [N, 2] (row, col), all < max_position -> float32 tables."""
-        key = (positions.data_ptr(), tuple(positions.shape), head_dim, max_position,
-               positions.device)
+        key = (
+            positions.data_ptr(),
+            tuple(positions.shape),
+            head_dim,
+            max_position,
+            positions.device,
+        )
         cached = self._tables.get(key)
         if cached is not None:
             return cached
@@ -152,8 +165,9 @@ class Attention(nn.Module):
         kv_layer: KVLayer | None = None,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x [B, N, C] -> [B, N, C]. ``rope`` rotates queries and keys. With ``kv_layer`` the tokens also attend to (and
-        are stored in) that memory; cached keys are post-norm and post-RoPE."""
+        """x [B, N, C] -> [B, N, C]. ``rope`` rotates queries and keys. With
+        ``kv_layer`` the tokens also attend to (and are stored in) that memory; cached
+        keys are post-norm and post-RoPE."""
         batch, tokens, width = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Checkpoint loading: read -> filter -> strict match -> load.
 
 The StreamVGGT release checkpoint (``checkpoints.pth``, about 5 GB) is a plain
@@ -76,7 +78,9 @@ def filter_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
     kept = {k: v for k, v in state.items() if not k.startswith(SKIPPED_PREFIXES)}
     skipped = len(state) - len(kept)
     if skipped:
-        logger.info("skipping %d tensors of unused heads (%s)", skipped, ", ".join(SKIPPED_PREFIXES))
+        logger.info(
+            "skipping %d tensors of unused heads (%s)", skipped, ", ".join(SKIPPED_PREFIXES)
+        )
     return kept
 
 
@@ -103,12 +107,16 @@ def check_state_dict(
     if unexpected:
         problems.append(f"{len(unexpected)} unexpected: {_listed(unexpected)}")
     if mismatched:
-        problems.append(f"{len(mismatched)} with other shapes (file != model): {_listed(mismatched)}")
+        problems.append(
+            f"{len(mismatched)} with other shapes (file != model): {_listed(mismatched)}"
+        )
     if problems:
         hint = ""
         if len(missing) > len(expected) // 2:
             hint = " It does not look like a StreamVGGT checkpoint for this configuration."
-        raise CheckpointError(f"{source} does not match the model: " + "; ".join(problems) + "." + hint)
+        raise CheckpointError(
+            f"{source} does not match the model: " + "; ".join(problems) + "." + hint
+        )
 
 
 def load_weights(model: nn.Module, path: str | Path, assign: bool = False) -> None:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Architecture configuration of the StreamVGGT model that InfiniteVGGT runs.
 
 The schema follows ``tiny_config.json`` of the golden test vectors (sections

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """DINOv2 ViT with register tokens, used as the patch embedding of the aggregator.
 
 Parameter names follow the release checkpoint (``aggregator.patch_embed.*``).

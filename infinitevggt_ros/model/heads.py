@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Prediction heads: the iterative camera head and the DPT dense heads.
 
 Parameter names follow the release checkpoint (``camera_head.*``, ``depth_head.*``,
@@ -255,14 +257,19 @@ class DPTHead(nn.Module):
         # Derived from sizes only (not sequence state): position embeddings per layout.
         self._position_cache: dict[tuple, torch.Tensor] = {}
 
-    def _add_position(self, x: torch.Tensor, aspect_ratio: float, ratio: float = 0.1) -> torch.Tensor:
+    def _add_position(
+        self, x: torch.Tensor, aspect_ratio: float, ratio: float = 0.1
+    ) -> torch.Tensor:
         _, channels, height, width = x.shape
         key = (height, width, channels, aspect_ratio, ratio, x.dtype, x.device)
         embedding = self._position_cache.get(key)
         if embedding is None:
-            embedding = ratio * uv_position_embedding(
-                height, width, channels, aspect_ratio, x.dtype, x.device
-            )[None]
+            embedding = (
+                ratio
+                * uv_position_embedding(height, width, channels, aspect_ratio, x.dtype, x.device)[
+                    None
+                ]
+            )
             if len(self._position_cache) > 32:
                 self._position_cache.clear()
             self._position_cache[key] = embedding

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """StreamVGGT: the causal visual-geometry transformer that InfiniteVGGT runs.
 
 Paper credits: VGGT (Wang et al., CVPR 2025), StreamVGGT (Zhuo et al., 2025),
@@ -110,8 +112,17 @@ class StreamVGGT(nn.Module):
         try:
             model = cls(resolve_config(config))
             for name, param in model.named_parameters():
-                if name.endswith(("cls_token", "pos_embed", "register_tokens", "camera_token",
-                                  "register_token", "empty_pose_tokens", "mask_token")):
+                if name.endswith(
+                    (
+                        "cls_token",
+                        "pos_embed",
+                        "register_tokens",
+                        "camera_token",
+                        "register_token",
+                        "empty_pose_tokens",
+                        "mask_token",
+                    )
+                ):
                     nn.init.trunc_normal_(param, std=0.02)
         finally:
             torch.random.set_rng_state(generator_state)
@@ -131,7 +142,9 @@ class StreamVGGT(nn.Module):
     def set_attention_backend(self, backend: str) -> None:
         """``sdpa`` (default, any device) or ``flash_attn`` (CUDA, fp16/bf16)."""
         if backend not in ATTENTION_BACKENDS:
-            raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}")
+            raise ValueError(
+                f"attention backend must be one of {ATTENTION_BACKENDS}, got {backend!r}"
+            )
         for module in self.modules():
             if isinstance(module, Attention):
                 module.backend = backend

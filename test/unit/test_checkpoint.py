@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Checkpoint loading: exact names/shapes, clear errors, never a partial load."""
 
 import json
@@ -31,9 +33,7 @@ def test_release_config_has_exactly_the_checkpoint_tensors():
         model = StreamVGGT(ModelConfig())
     actual = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     assert actual == expected
-    tracking = sum(
-        1 for name in listing["tensors"] if name.startswith("track_head.")
-    )
+    tracking = sum(1 for name in listing["tensors"] if name.startswith("track_head."))
     assert len(actual) + tracking == listing["num_tensors"]
 
 
@@ -105,8 +105,11 @@ def test_file_of_another_model(tmp_path):
 
 def test_shape_mismatch_names_the_key(tmp_path, tiny_state):
     torch.save(tiny_state, tmp_path / "tiny.pth")
-    with pytest.raises(CheckpointError, match=r"aggregator\.camera_token \(1, 2, 1, 64\) != "
-                       r"\(1, 2, 1, 1024\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"aggregator\.camera_token \(1, 2, 1, 64\) != "
+        r"\(1, 2, 1, 1024\)",
+    ):
         StreamVGGT.from_checkpoint(tmp_path / "tiny.pth", None)  # release config
 
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """StreamEngine behaviour on weights the tests make themselves (CPU, fp32)."""
 
 import logging
@@ -271,8 +273,12 @@ def test_bfloat16_autocast_stays_close_to_float32(tiny_model):
     # CPU check of the half-precision path; the GPU agreement is recorded by the benchmark.
     images = frames(3)
     exact = run(StreamEngine(tiny_model, total_budget=None), images)
-    half = run(StreamEngine(StreamVGGT.from_random_weights("tiny", seed=3), total_budget=None,
-                            dtype=torch.bfloat16), images)
+    half = run(
+        StreamEngine(
+            StreamVGGT.from_random_weights("tiny", seed=3), total_budget=None, dtype=torch.bfloat16
+        ),
+        images,
+    )
     for a, b in zip(exact, half, strict=True):
         relative = (a.depth - b.depth).abs().max() / a.depth.abs().max()
         assert relative < 0.05

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """The engine reproduces the reference InfiniteVGGT test vectors (fp32, CPU)."""
 
 import json
@@ -24,10 +26,11 @@ TOLERANCE = 1e-3  # shared/reference/README.md: same maths agrees within 1e-3 ab
 OUTPUTS = ("depth", "depth_conf", "world_points", "world_points_conf", "pose_enc")
 
 
-
 @pytest.fixture(scope="module")
 def golden():
-    assert GOLDEN.is_dir(), f"golden vectors not found at {GOLDEN} (set INFINITEVGGT_REFERENCE_DIR)"
+    assert GOLDEN.is_dir(), (
+        f"golden vectors not found at {GOLDEN} (set INFINITEVGGT_REFERENCE_DIR)"
+    )
     config = json.loads((GOLDEN / "tiny_config.json").read_text())
     expected = np.load(GOLDEN / "tiny_expected.npz")
     return config, expected

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Tests of infinitevggt_ros.geometry on transforms and cameras with known answers."""
 
 import math

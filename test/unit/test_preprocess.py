@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
 """Tests of infinitevggt_ros.preprocess: sizes, pixels, intrinsics and maps on known scenes."""
 
 import numpy as np
