@@ -20,6 +20,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 # new shape (about 13 ms of CPU each) while the rolling memory's key length changes
 # every frame; "sdpa_any": let PyTorch choose; "flash_attn": the flash-attn package.
 ATTENTION_BACKENDS = ("sdpa", "sdpa_any", "flash_attn")
+_HALF = (torch.float16, torch.bfloat16)
+_FEW_QUERIES = 8
 _PLANLESS_SDPA = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
@@ -41,16 +43,13 @@ def attend(
     backend: str = "sdpa",
 ) -> torch.Tensor:
     """Softmax attention, q/k/v [B, heads, N, D] -> [B, heads, Nq, D]."""
-    if (
-        backend == "flash_attn"
-        and attn_mask is None
-        and q.is_cuda
-        and q.dtype
-        in (
-            torch.float16,
-            torch.bfloat16,
-        )
-    ):
+    if q.shape[-2] <= _FEW_QUERIES and attn_mask is None:
+        # A handful of queries (the camera trunk: one token per frame) against a long
+        # memory: fused kernels parallelise over queries and heads and would run on a
+        # few SMs; two batched matrix products spread the keys over the whole GPU.
+        weights = torch.softmax((q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5, dim=-1)
+        return weights @ v
+    if backend == "flash_attn" and attn_mask is None and q.is_cuda and q.dtype in _HALF:
         from flash_attn import flash_attn_func  # optional dependency, CUDA only
 
         out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
