@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 PYTHON := .venv/bin/python
 RUFF := .venv/bin/ruff
-LINT_PATHS := $(wildcard infinitevggt_ros launch test scripts tools setup.py)
+LINT_PATHS := .
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="test/unit -k memory"
 PYTEST_ARGS ?=
 # Extra arguments for the demo module, e.g. make demo DEMO_ARGS="--frames 20"

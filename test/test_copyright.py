@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""Every Python file of the package carries the license header (as ament_copyright checks).
+"""Every Python file of the repository carries the license header (as ament_copyright checks).
 
 The header is the first two lines, after an optional shebang line:
     # SPDX-License-Identifier: Apache-2.0
@@ -10,21 +10,31 @@ The header is the first two lines, after an optional shebang line:
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CHECKED_DIRS = ["infinitevggt_ros", "launch", "test", "scripts", "tools"]
-CHECKED_FILES = ["setup.py"]
 SPDX_LINE = "# SPDX-License-Identifier: Apache-2.0"
 COPYRIGHT_LINE = re.compile(r"# Copyright (\d{4})(-\d{4})? The infinitevggt_ros authors")
 
 
 def python_files() -> list[Path]:
-    """The package's own Python files, build outputs left out."""
-    files = [REPO_ROOT / name for name in CHECKED_FILES if (REPO_ROOT / name).is_file()]
-    for directory in CHECKED_DIRS:
-        files += (REPO_ROOT / directory).rglob("*.py")
-    return sorted(path for path in files if "__pycache__" not in path.parts)
+    """The repository's Python files: tracked or new, not git-ignored (no build outputs)."""
+    if not (REPO_ROOT / ".git").exists():  # an exported tree: skip hidden and build folders
+        skipped = {"build", "install", "log", "demo_out", "out", "__pycache__"}
+        return sorted(
+            path
+            for path in REPO_ROOT.rglob("*.py")
+            if not any(part.startswith(".") or part in skipped for part in path.parts)
+        )
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "*.py"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return sorted(path for name in listed if (path := REPO_ROOT / name).is_file())
 
 
 def header_problem(path: Path) -> str | None:
