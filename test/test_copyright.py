@@ -25,7 +25,10 @@ def python_files() -> list[Path]:
         return sorted(
             path
             for path in REPO_ROOT.rglob("*.py")
-            if not any(part.startswith(".") or part in skipped for part in path.parts)
+            if not any(
+                part.startswith(".") or part in skipped
+                for part in path.relative_to(REPO_ROOT).parts
+            )
         )
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "*.py"],
