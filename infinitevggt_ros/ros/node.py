@@ -136,7 +136,7 @@ def _resolve_dtype(requested: str, device: str) -> str:
 
 
 class StreamNode(LifecycleNode):
-    """InfiniteVGGT on a camera stream (see the module docstring and docs/ros_node.md)."""
+    """InfiniteVGGT on a camera stream (see the module docstring and the README, "ROS node")."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
