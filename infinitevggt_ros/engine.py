@@ -65,6 +65,20 @@ class EngineStats:
         )
 
 
+def resolve_device(device: torch.device | str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: torch.dtype | str, device: torch.device | str) -> torch.dtype:
+    """``"auto"``: bfloat16 on CUDA, float32 elsewhere; names or torch dtypes as given."""
+    if dtype == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return _resolve_dtype(dtype)
+
+
 def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, str):
         names = {
@@ -89,10 +103,11 @@ class StreamEngine:
     Args:
         model: the network (weights only; it is moved to ``device``).
         memory: rolling-memory settings (default: the paper's).
-        device: torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        device: torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``.
         dtype: compute precision of the aggregator. ``float32`` is exact;
             ``bfloat16``/``float16`` store aggregator weights and KV memory in that
             precision and run it under autocast. The heads always run in float32.
+            ``"auto"``: bfloat16 on CUDA, float32 elsewhere.
         attention_backend: ``sdpa`` (default), ``sdpa_any`` or ``flash_attn``.
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
@@ -111,8 +126,8 @@ class StreamEngine:
         **memory_settings: Any,
     ) -> None:
         memory = (memory or MemoryConfig()).with_changes(**memory_settings)
-        self.device = torch.device(device)
-        self.dtype = _resolve_dtype(dtype)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device} requested but CUDA is not available")
         model = model.eval().requires_grad_(False)

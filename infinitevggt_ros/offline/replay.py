@@ -159,23 +159,9 @@ class ReplayResult:
 # --------------------------------------------------------------------------- engine
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    if dtype == "auto":
-        return "bfloat16" if device.startswith("cuda") else "float32"
-    return dtype
-
-
 def build_engine(options: ReplayOptions):
     """StreamEngine from a checkpoint or random weights (exactly one must be given)."""
-    from infinitevggt_ros.engine import StreamEngine
+    from infinitevggt_ros.engine import StreamEngine, resolve_device, resolve_dtype
     from infinitevggt_ros.memory import MemoryConfig
 
     if bool(options.checkpoint) == bool(options.random_weights):

@@ -121,20 +121,6 @@ class _SequenceState:
     path: Path = field(default_factory=Path)
 
 
-def _resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
-def _resolve_dtype(requested: str, device: str) -> str:
-    if requested != "auto":
-        return requested
-    return "bfloat16" if device.startswith("cuda") else "float32"
-
-
 class StreamNode(LifecycleNode):
     """InfiniteVGGT on a camera stream (see the module docstring and the README, "ROS node")."""
 
@@ -308,12 +294,12 @@ class StreamNode(LifecycleNode):
     # ------------------------------------------------------------------ set-up helpers
 
     def _create_engine(self):
-        from infinitevggt_ros.engine import StreamEngine
+        from infinitevggt_ros.engine import StreamEngine, resolve_device, resolve_dtype
         from infinitevggt_ros.memory import MemoryConfig
 
         params = self.params
-        device = _resolve_device(params.device)
-        dtype = _resolve_dtype(params.dtype, device)
+        device = resolve_device(params.device)
+        dtype = resolve_dtype(params.dtype, device)
         memory = MemoryConfig(**params.memory_settings())
         if params.random_weights:
             self.get_logger().warning(

@@ -35,6 +35,15 @@ def frames(count: int, height: int = 28, width: int = 42, seed: int = 1) -> torc
     return torch.rand(count, 3, height, width, generator=generator)
 
 
+@pytest.fixture()
+def single_thread():
+    # Thousands of tiny frames: thread hand-offs cost more than they save.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     return StreamVGGT.from_random_weights("tiny", seed=3)
@@ -105,7 +114,9 @@ def test_two_engines_sharing_a_model_do_not_interact(tiny_model):
     ("allocation", "camera_cache", "frame_count"),
     [("adaptive", "reference", 2000), ("uniform", "causal", 500)],
 )
-def test_every_cache_is_flat_over_long_streams(allocation, camera_cache, frame_count):
+def test_every_cache_is_flat_over_long_streams(
+    allocation, camera_cache, frame_count, single_thread
+):
     model = StreamVGGT.from_random_weights(MICRO, seed=0)
     total_budget = 2 * 6 * 10  # 2 layers x ~10 frames of 6 tokens
     engine = StreamEngine(
@@ -282,3 +293,15 @@ def test_bfloat16_autocast_stays_close_to_float32(tiny_model):
     for a, b in zip(exact, half, strict=True):
         relative = (a.depth - b.depth).abs().max() / a.depth.abs().max()
         assert relative < 0.05
+
+
+def test_auto_device_and_dtype():
+    from infinitevggt_ros.engine import resolve_device, resolve_dtype
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_dtype("auto", "cuda:0") == torch.bfloat16
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("bf16", "cpu") == torch.bfloat16
+    engine = StreamEngine.from_random_weights("tiny", device="auto", dtype="auto")
+    assert engine.device.type == expected
