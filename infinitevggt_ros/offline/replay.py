@@ -763,6 +763,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--ros-args" in argv:
         argv = argv[: argv.index("--ros-args")]
     args = build_parser().parse_args(argv)
+    from infinitevggt_ros.engine import use_lean_cuda_allocator
+
+    use_lean_cuda_allocator()
     try:
         options = options_from_args(args)
         result = replay_sequence(args.input, args.output, options)

@@ -693,6 +693,9 @@ def _gpu_memory_bytes(device: Any) -> int:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (``stream_node``): returns the process exit status."""
+    from infinitevggt_ros.engine import use_lean_cuda_allocator
+
+    use_lean_cuda_allocator()
     rclpy.init(args=args)
     node: StreamNode | None = None
     try:

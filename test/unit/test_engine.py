@@ -3,6 +3,7 @@
 """StreamEngine behaviour on weights the tests make themselves (CPU, fp32)."""
 
 import logging
+import os
 
 import pytest
 import torch
@@ -305,3 +306,14 @@ def test_auto_device_and_dtype():
     assert resolve_dtype("bf16", "cpu") == torch.bfloat16
     engine = StreamEngine.from_random_weights("tiny", device="auto", dtype="auto")
     assert engine.device.type == expected
+
+
+def test_lean_cuda_allocator_default_respects_the_user(monkeypatch):
+    from infinitevggt_ros.engine import use_lean_cuda_allocator
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    use_lean_cuda_allocator()
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
+    use_lean_cuda_allocator()
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
