@@ -113,7 +113,7 @@ def test_two_engines_sharing_a_model_do_not_interact(tiny_model):
 
 @pytest.mark.parametrize(
     ("allocation", "camera_cache", "frame_count"),
-    [("adaptive", "reference", 2000), ("uniform", "causal", 500)],
+    [("adaptive", "reference", 2000), ("uniform", "causal", 2000)],
 )
 def test_every_cache_is_flat_over_long_streams(
     allocation, camera_cache, frame_count, single_thread
