@@ -363,8 +363,12 @@ class RollingKVMemory:
         if self.config.budget_allocation == "uniform":
             share = torch.full((self.num_global_layers,), 1.0 / self.num_global_layers)
         else:
-            # The one host sync of the memory per frame.
-            scores = torch.stack([torch.as_tensor(s).float().cpu() for s in self.layer_scores])
+            # The one host sync of the memory per frame: stack on the device, copy once.
+            on_device = [s for s in self.layer_scores if isinstance(s, torch.Tensor)]
+            device = on_device[0].device if on_device else torch.device("cpu")
+            scores = torch.stack(
+                [torch.as_tensor(s, dtype=torch.float32, device=device) for s in self.layer_scores]
+            ).cpu()
             share = torch.softmax((1.0 - scores) / self.config.budget_temperature, dim=0)
         return [int(total * float(p)) for p in share]
 
