@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,37 +32,8 @@ logger = logging.getLogger(__name__)
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-@dataclass(frozen=True)
-class EngineStats:
-    """Snapshot of an engine.
-
-    Attributes:
-        frames: frames streamed since the last reset.
-        cached_tokens: tokens held per global-attention layer.
-        camera_cached_tokens: tokens held per camera-trunk cache.
-        cache_bytes: bytes held by all KV buffers.
-        layer_budgets: budget per global layer for the current/next frame (None:
-            unbounded).
-        total_budget: the configured total (None: unbounded).
-    """
-
-    frames: int
-    cached_tokens: tuple[int, ...]
-    camera_cached_tokens: tuple[int, ...]
-    cache_bytes: int
-    layer_budgets: tuple[int | None, ...]
-    total_budget: int | None
-
-    @classmethod
-    def from_memory(cls, stats: MemoryStats, total_budget: int | None) -> EngineStats:
-        return cls(
-            frames=stats.frames,
-            cached_tokens=stats.cached_tokens,
-            camera_cached_tokens=stats.camera_cached_tokens,
-            cache_bytes=stats.cache_bytes,
-            layer_budgets=stats.layer_budgets,
-            total_budget=total_budget,
-        )
+# What ``StreamEngine.stats()`` returns (the memory's snapshot; public name kept here).
+EngineStats = MemoryStats
 
 
 # The KV buffers grow while the memory fills and per-frame activations come and go;
@@ -238,7 +208,7 @@ class StreamEngine:
         return self._memory.update_config(**changes)
 
     def stats(self) -> EngineStats:
-        return EngineStats.from_memory(self._memory.stats(), self.memory.total_budget)
+        return self._memory.stats()
 
     # -- streaming --------------------------------------------------------------------
 

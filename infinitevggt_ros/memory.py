@@ -258,21 +258,24 @@ class KVCacheLayer:
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """Snapshot of the memory.
+    """Snapshot of the memory (``StreamEngine.stats()`` returns it as ``EngineStats``).
 
     Attributes:
         frames: frames streamed since the last reset.
         cached_tokens: tokens held per global-attention layer.
-        layer_budgets: current budget per global layer (None = unbounded).
         camera_cached_tokens: tokens held per camera-trunk cache.
         cache_bytes: bytes of all buffers (global + camera).
+        layer_budgets: budget per global layer for the current/next frame (None:
+            unbounded).
+        total_budget: the configured total (None: unbounded).
     """
 
     frames: int
     cached_tokens: tuple[int, ...]
-    layer_budgets: tuple[int | None, ...]
     camera_cached_tokens: tuple[int, ...]
     cache_bytes: int
+    layer_budgets: tuple[int | None, ...]
+    total_budget: int | None
 
 
 class RollingKVMemory:
@@ -416,9 +419,10 @@ class RollingKVMemory:
         return MemoryStats(
             frames=self.frames,
             cached_tokens=tuple(layer.length for layer in self.global_layers),
-            layer_budgets=tuple(budgets),
             camera_cached_tokens=tuple(layer.length for layer in self._all_camera_layers()),
             cache_bytes=sum(
                 layer.nbytes for layer in self.global_layers + self._all_camera_layers()
             ),
+            layer_budgets=tuple(budgets),
+            total_budget=self.config.total_budget,
         )

@@ -173,3 +173,25 @@ def spin_until(executor: object, condition: Callable[[], bool], timeout_s: float
 def spin_until_fixture() -> Callable[[object, Callable[[], bool], float], bool]:
     """:func:`spin_until`, for tests (test modules cannot import conftest)."""
     return spin_until
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """shared/reference next to the checkout (as in CI), or INFINITEVGGT_REFERENCE_DIR."""
+    default = REPO_ROOT.parent / "shared" / "reference"
+    path = Path(os.environ.get("INFINITEVGGT_REFERENCE_DIR", default))
+    assert path.is_dir(), f"reference data not found at {path} (set INFINITEVGGT_REFERENCE_DIR)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_ruff() -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``ruff check`` over the repository (pyproject.toml and .gitignore say what is
+    left out) with extra arguments."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "ruff", "check", "--no-cache"]
+        command += ["--output-format", "concise", *args, "."]
+        return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+
+    return run

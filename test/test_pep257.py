@@ -8,31 +8,10 @@ follow PEP 257 (pyproject.toml lists the few rules left out and why).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NON_DOCSTRING_RULES = "E,W,F,I,B,UP"
 
 
-def test_docstrings_follow_pep257() -> None:
+def test_docstrings_follow_pep257(run_ruff) -> None:
     # Keep pyproject.toml's selection and ignores; leave out everything but the D rules.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "check",
-            "--no-cache",
-            "--output-format",
-            "concise",
-            "--ignore",
-            NON_DOCSTRING_RULES,
-            ".",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_ruff("--ignore", NON_DOCSTRING_RULES)
     assert result.returncode == 0, f"docstrings break PEP 257:\n{result.stdout}{result.stderr}"

@@ -4,7 +4,6 @@
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,9 @@ from infinitevggt_ros.model.checkpoint import CheckpointError, load_weights
 from infinitevggt_ros.model.config import TINY, ModelConfig
 from infinitevggt_ros.model.streamvggt import StreamVGGT
 
-REFERENCE = Path(
-    os.environ.get(
-        "INFINITEVGGT_REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference"
-    )
-)
 
-
-def test_release_config_has_exactly_the_checkpoint_tensors():
-    listing = json.loads((REFERENCE / "streamvggt_state_dict.json").read_text())
+def test_release_config_has_exactly_the_checkpoint_tensors(reference_dir):
+    listing = json.loads((reference_dir / "streamvggt_state_dict.json").read_text())
     expected = {
         name: tuple(entry["shape"])
         for name, entry in listing["tensors"].items()
@@ -37,8 +30,8 @@ def test_release_config_has_exactly_the_checkpoint_tensors():
     assert len(actual) + tracking == listing["num_tensors"]
 
 
-def test_tiny_config_json_is_an_instance_of_the_schema():
-    config = json.loads((REFERENCE / "golden" / "tiny_config.json").read_text())["config"]
+def test_tiny_config_json_is_an_instance_of_the_schema(reference_dir):
+    config = json.loads((reference_dir / "golden" / "tiny_config.json").read_text())["config"]
     assert ModelConfig.from_dict(config) == TINY
 
 

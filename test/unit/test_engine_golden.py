@@ -3,8 +3,6 @@
 """The engine reproduces the reference InfiniteVGGT test vectors (fp32, CPU)."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,31 +12,21 @@ from infinitevggt_ros.engine import StreamEngine
 from infinitevggt_ros.memory import MemoryConfig
 from infinitevggt_ros.model.streamvggt import StreamVGGT
 
-# The reference data lives in shared/ next to the checkout (as in CI); override with
-# INFINITEVGGT_REFERENCE_DIR.
-REFERENCE = Path(
-    os.environ.get(
-        "INFINITEVGGT_REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference"
-    )
-)
-GOLDEN = REFERENCE / "golden"
 TOLERANCE = 1e-3  # shared/reference/README.md: same maths agrees within 1e-3 absolute
 OUTPUTS = ("depth", "depth_conf", "world_points", "world_points_conf", "pose_enc")
 
 
 @pytest.fixture(scope="module")
-def golden():
-    assert GOLDEN.is_dir(), (
-        f"golden vectors not found at {GOLDEN} (set INFINITEVGGT_REFERENCE_DIR)"
-    )
-    config = json.loads((GOLDEN / "tiny_config.json").read_text())
-    expected = np.load(GOLDEN / "tiny_expected.npz")
-    return config, expected
+def golden(reference_dir):
+    folder = reference_dir / "golden"
+    config = json.loads((folder / "tiny_config.json").read_text())
+    config["checkpoint"] = folder / "tiny_checkpoint.pth"
+    return config, np.load(folder / "tiny_expected.npz")
 
 
 def stream(config, expected, **memory_settings) -> dict[str, np.ndarray]:
     engine = StreamEngine.from_checkpoint(
-        GOLDEN / "tiny_checkpoint.pth", config=config["config"], **memory_settings
+        config["checkpoint"], config=config["config"], **memory_settings
     )
     results = [engine.step(torch.from_numpy(frame)) for frame in expected["images"]]
     return {name: np.stack([getattr(r, name).numpy() for r in results]) for name in OUTPUTS}
@@ -74,7 +62,7 @@ def test_pruned_run_differs_from_unbounded_where_eviction_happened(golden):
 
 def test_causal_batch_matches_reference(golden):
     config, expected = golden
-    model = StreamVGGT.from_checkpoint(GOLDEN / "tiny_checkpoint.pth", config["config"])
+    model = StreamVGGT.from_checkpoint(config["checkpoint"], config["config"])
     with torch.inference_mode():
         predictions = model(torch.from_numpy(expected["images"])[None])
     outputs = {name: getattr(predictions, name)[0].numpy() for name in OUTPUTS}
