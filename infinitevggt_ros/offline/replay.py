@@ -15,8 +15,10 @@ folder holds:
   republishes it as the node does;
 - ``trajectory.txt``: camera poses (TUM format) in the published world frame;
 - ``fused_cloud.ply``: confidence-filtered points of all frames, voxel down-sampled;
-- ``summary.json``: frames, ms per frame (p50/p95), peak memory, cache statistics, the
-  image mapping (for evaluation) and the options used;
+- ``summary.json``: frames, ms per frame (p50/p95), frames/s, p50/mean time of each stage
+  (``STAGES``), peak memory, cache statistics, the image mapping (for evaluation) and the
+  options used;
+- ``frames.json``: one :class:`FrameRecord` per processed frame (stage times, cache, memory);
 - ``plots/``: trajectory top view, latency and cache/memory over frames, depth strip.
 """
 
@@ -55,6 +57,11 @@ SUMMARY_FILENAME = "summary.json"
 PLOTS_DIRNAME = "plots"
 DEFAULT_NODE_NAME = "infinitevggt"
 STRIP_FRAMES = 4  # frames shown in the depth/confidence strip
+#: The timed stages of one frame, in order: decoding the frame from the source, ``prepare_image``,
+#: ``engine.step``, building the node's messages (with the path append), writing them to the bag
+#: and adding the points to the fused cloud. ``other`` in the summary is the rest of the frame's
+#: wall time (engine statistics, bookkeeping, the first frame's set-up).
+STAGES: tuple[str, ...] = ("read", "preprocess", "engine", "messages", "bag", "cloud")
 
 
 @dataclass(frozen=True)
@@ -92,15 +99,61 @@ class ReplayOptions:
 
 @dataclass(frozen=True)
 class FrameRecord:
-    """Per-frame measurements."""
+    """Per-frame measurements; times are wall-clock milliseconds (``time.perf_counter``)."""
 
     index: int
     timestamp_ns: int
-    latency_ms: float
+    latency_ms: float  # engine.step (the "engine" stage)
     cached_tokens: int  # sum over global layers
     camera_cached_tokens: int
     cache_bytes: int
     rss_bytes: int | None
+    read_ms: float = 0.0  # decoding the frame (and any frames every_n skips before it)
+    preprocess_ms: float = 0.0
+    messages_ms: float = 0.0
+    bag_ms: float = 0.0  # 0 without a bag
+    cloud_ms: float = 0.0
+    frame_ms: float = 0.0  # the whole frame: from the start of its read to its record
+
+    def stage_ms(self, stage: str) -> float:
+        """Time of one of ``STAGES``, or ``"other"`` (the frame's time outside them)."""
+        if stage == "engine":
+            return self.latency_ms
+        if stage == "other":
+            return max(0.0, self.frame_ms - sum(self.stage_ms(s) for s in STAGES))
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}, other")
+        return getattr(self, f"{stage}_ms")
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """Wall time of one stage over the frames of a replay."""
+
+    p50_ms: float
+    mean_ms: float
+    share: float  # of the mean frame time
+
+
+def summarise_stages(records: list[FrameRecord], skip_first: int = 0) -> dict[str, StageTiming]:
+    """p50/mean of every stage, ``other`` and the whole ``frame``, in ``STAGES`` order.
+
+    Args:
+        records: per-frame measurements of a replay.
+        skip_first: frames left out at the start (warm-up); at least one frame is kept.
+    """
+    if not records:
+        raise ValueError("no frame records to summarise")
+    kept = records[min(skip_first, len(records) - 1) :]
+    frame = np.array([r.frame_ms for r in kept])
+    mean_frame = float(frame.mean())
+    timings: dict[str, StageTiming] = {}
+    for stage in (*STAGES, "other", "frame"):
+        values = frame if stage == "frame" else np.array([r.stage_ms(stage) for r in kept])
+        mean = float(values.mean())
+        share = mean / mean_frame if mean_frame > 0 else 0.0
+        timings[stage] = StageTiming(float(np.percentile(values, 50)), mean, share)
+    return timings
 
 
 @dataclass(frozen=True)
@@ -140,6 +193,8 @@ class ReplaySummary:
     ply_voxel_size: float
     outputs: dict[str, str]
     options: dict[str, Any]
+    # p50/mean wall time of each of STAGES, "other" and the whole "frame", over all frames
+    stage_ms: dict[str, StageTiming] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -448,23 +503,32 @@ class ReplaySession:
         auto_voxel = float(np.median(valid)) / 100.0 if valid.size else 0.0
         self.accumulator = CloudAccumulator(options.ply_voxel_size or auto_voxel)
 
-    def process(self, frame: Frame) -> None:
-        """Run one decoded frame through the engine and record all of its outputs."""
+    def process(self, frame: Frame, read_start_s: float | None = None) -> None:
+        """Run one decoded frame through the engine and record all of its outputs.
+
+        Args:
+            frame: a decoded frame.
+            read_start_s: ``time.perf_counter()`` when reading this frame began; its read time
+                is then recorded too (None: the frame was read outside the timing).
+        """
         from infinitevggt_ros.preprocess import prepare_image
         from infinitevggt_ros.ros import convert
 
         options = self.options
+        t_start = time.perf_counter()
+        frame_start_s = t_start if read_start_s is None else read_start_s
         prepared = prepare_image(frame.rgb, options.model_width, options.preprocess_mode)
         if self.mapping is not None and prepared.camera_hw != self.mapping.camera_hw:
             raise DatasetError(
                 f"frame {frame.index}: image size {prepared.camera_hw} differs from the first "
                 f"frame's {self.mapping.camera_hw}; split the sequence"
             )
-        t0 = time.perf_counter()
-        result = self.engine.step(prepared.tensor)
-        latency_ms = (time.perf_counter() - t0) * 1e3
+        t_prepared = time.perf_counter()
+        result = self.engine.step(prepared.tensor)  # CPU tensors out: the GPU work is done
+        t_engine = time.perf_counter()
         if self.frames is None:
             self._start(frame, result, prepared)
+        t_messages = time.perf_counter()
         model_rgb = convert.model_input_rgb(prepared.tensor)
         # As the node does with camera_info: calibrated intrinsics for the unprojection.
         model_K = (
@@ -477,18 +541,29 @@ class ReplaySession:
             self.output_options, model_intrinsic=model_K,
         )  # fmt: skip
         convert.append_to_path(self.path_msg, messages.pose, options.max_path_length)
+        t_bag = time.perf_counter()
         if self.bag is not None:
             self._write_bag(messages, frame.timestamp_ns)
+        t_cloud = time.perf_counter()
         cloud = convert.pointcloud2_to_points(messages.cloud)
         self.accumulator.add(cloud.xyz, cloud.rgb)
+        t_cloud_end = time.perf_counter()
         self.poses.append(messages.T_fixed_child)
         self.stamps.append(frame.timestamp_ns)
         stats = self.engine.stats()
+        rss_bytes = _current_rss_bytes()
+        ms = 1e3
         self.records.append(
             FrameRecord(
-                frame.index, frame.timestamp_ns, latency_ms, int(sum(stats.cached_tokens)),
-                int(sum(stats.camera_cached_tokens)), int(stats.cache_bytes),
-                _current_rss_bytes(),
+                frame.index, frame.timestamp_ns, (t_engine - t_prepared) * ms,
+                int(sum(stats.cached_tokens)), int(sum(stats.camera_cached_tokens)),
+                int(stats.cache_bytes), rss_bytes,
+                read_ms=(t_start - frame_start_s) * ms,
+                preprocess_ms=(t_prepared - t_start) * ms,
+                messages_ms=(t_bag - t_messages) * ms,
+                bag_ms=(t_cloud - t_bag) * ms if self.bag is not None else 0.0,
+                cloud_ms=(t_cloud_end - t_cloud) * ms,
+                frame_ms=(time.perf_counter() - frame_start_s) * ms,
             )
         )  # fmt: skip
         if self.position in self.strip_positions:
@@ -612,6 +687,7 @@ class ReplaySession:
                 "ply": str(ply_path),
             },
             options={k: v for k, v in dataclasses.asdict(options).items() if k != "progress"},
+            stage_ms=summarise_stages(records),
         )
 
 
@@ -642,12 +718,17 @@ def replay_sequence(
     progress = tqdm(
         total=planned, unit="frame", desc="replay", disable=not options.progress, file=sys.stderr
     )
+    frames = sequence.select_frames(options.every_n, options.max_frames)
     try:
-        for frame in sequence.select_frames(options.every_n, options.max_frames):
+        while True:
+            read_start_s = time.perf_counter()  # the source decodes a frame inside next()
+            frame = next(frames, None)
+            if frame is None:
+                break
             if frame.error is not None:
                 session.skip(frame)  # a corrupt frame is reported, not the end of the replay
             else:
-                session.process(frame)
+                session.process(frame, read_start_s)
             progress.update(1)
     finally:
         progress.close()
@@ -728,6 +809,7 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
         every_n=args.every_n,
         max_frames=args.max_frames,
         ply_voxel_size=args.ply_voxel_size,
+        write_bag=not args.no_bag,
         write_plots=not args.no_plots,
         progress=not args.no_progress,
     )
@@ -749,6 +831,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ply-voxel-size", type=float, default=0.0,
         help="voxel of the fused PLY (output units; 0 = 1%% of the first median depth)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-bag", action="store_true",
+        help=f"skip the output bag ({BAG_DIRNAME}/); trajectory, PLY, summary and plots are "
+        "still written (faster; a timing run without bag serialisation)",
     )  # fmt: skip
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -777,7 +864,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{s.frames} frames, {s.ms_per_frame_p50:.0f} ms/frame (p50), "
         f"{s.ms_per_frame_p95:.0f} ms (p95), peak RSS {s.peak_rss_mb:.0f} MB"
     )
-    print(f"bag:        {result.bag_path}")
+    print("stage       p50 ms  mean ms  share of the frame")
+    for stage, timing in s.stage_ms.items():
+        print(f"  {stage:<10}{timing.p50_ms:7.1f}  {timing.mean_ms:7.1f}  {timing.share:6.1%}")
+    print(f"{s.frames_per_s:.2f} frames/s over the whole replay ({s.wall_time_s:.1f} s)")
+    print(f"bag:        {result.bag_path or 'not written (--no-bag)'}")
     print(f"trajectory: {result.trajectory_path}")
     print(f"cloud:      {result.ply_path} ({s.ply_points} points)")
     print(f"summary:    {result.summary_path}")
