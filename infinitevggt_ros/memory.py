@@ -31,6 +31,14 @@ CAMERA_CACHE_MODES = ("reference", "causal")
 # so 4 blocks x 4096 tokens = 256 MiB at most, about 1,000 frames of history.
 DEFAULT_CAMERA_CACHE_BUDGET = 4096
 
+# KV buffer capacities (tokens): multiples of the granularity, and at most one slack above
+# what the budget needs (see KVCacheLayer). At release size with the default budget a
+# global layer holds about 50,000 tokens, and adaptive allocation moves its budget a little
+# every frame; a 512-token band (1 % of such a layer; 24 x 512 tokens = 50 MB over the 24
+# global layers in bf16) absorbs those moves without letting the total drift.
+DEFAULT_CAPACITY_GRANULARITY = 64
+DEFAULT_CAPACITY_SLACK = 512
+
 
 @dataclass(frozen=True)
 class MemoryConfig:
@@ -151,18 +159,52 @@ def diversity_scores(
 class KVCacheLayer:
     """Keys and values of one attention layer, with a token budget and an anchor.
 
+    Capacity rule (bounded layers): after every ``update`` the buffers hold at most
+    ``round_up(budget + incoming, g) + slack`` tokens, ``incoming`` being the tokens of
+    that update (one frame). A filling cache grows geometrically (by ``growth``) up to
+    ``round_up(budget + incoming, g)``, plus ``headroom`` (about half the slack, a
+    multiple of g) where the budget moves (``budget_moves``, or once it has moved). Later
+    the buffers are reallocated only when they no longer fit (budget risen) or when they
+    exceed what the budget needs by more than ``slack`` (budget fallen; done after
+    eviction, so the kept tokens fit), and then to the middle of the band,
+    ``round_up(budget + incoming, g) + headroom``: between two such reallocations the
+    budget moves by more than ``headroom`` tokens (except right after a one-frame drop
+    larger than that). Unbounded layers grow geometrically and never shrink.
+
     Args:
         name: used in warnings and statistics.
-        growth: capacity multiplier when the buffer must grow (amortises reallocation
-            while the cache fills; at steady state the capacity no longer changes).
-        granularity: capacities are rounded up to a multiple of this many tokens, so
-            the small budget shifts of adaptive allocation rarely reallocate.
+        growth: capacity multiplier when the buffer must grow while filling or without a
+            budget (amortises reallocation while the cache fills).
+        granularity: capacities are multiples of this many tokens.
+        slack: tokens the capacity may exceed what the budget needs before the buffer is
+            reallocated smaller (the hysteresis band).
     """
 
-    def __init__(self, name: str, growth: float = 1.5, granularity: int = 64) -> None:
+    def __init__(
+        self,
+        name: str,
+        growth: float = 1.5,
+        granularity: int = DEFAULT_CAPACITY_GRANULARITY,
+        slack: int = DEFAULT_CAPACITY_SLACK,
+    ) -> None:
+        if not growth >= 1.0:
+            raise ValueError(f"growth must be >= 1, got {growth!r}")
+        if isinstance(granularity, bool) or not isinstance(granularity, int) or granularity < 1:
+            raise ValueError(f"granularity must be an integer >= 1, got {granularity!r}")
+        if isinstance(slack, bool) or not isinstance(slack, int) or slack < 0:
+            raise ValueError(f"slack must be an integer >= 0, got {slack!r}")
         self.name = name
         self.growth = growth
         self.granularity = granularity
+        self.slack = slack
+        # Where a reallocation puts the capacity above the budget's need: mid-band.
+        self.headroom = (slack // 2) // granularity * granularity
+        # Whether growth leaves headroom: set by the owner where budgets move every frame
+        # (adaptive allocation); also true once the capacity was set from a budget, since
+        # later growth means that the budget moved. A cache filling up to a fixed budget
+        # gets none.
+        self.budget_moves = False
+        self._sized_to_budget = False
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
         self.inv_norms: torch.Tensor | None = None  # [B, heads, capacity], float32
@@ -172,12 +214,20 @@ class KVCacheLayer:
         # Mean diversity score at the last eviction (0-d tensor on the cache's device).
         self.last_score: torch.Tensor | None = None
         self.evicted_this_frame = False
+        self.reallocations = 0  # since the last reset; growth and shrinkage alike
 
     def reset(self) -> None:
         self.keys = self.values = self.inv_norms = None
         self.length = self.anchor = 0
         self.budget = self.last_score = None
         self.evicted_this_frame = False
+        self.reallocations = 0
+        self._sized_to_budget = False
+
+    @property
+    def capacity(self) -> int:
+        """Tokens the buffers can hold (>= ``length``)."""
+        return 0 if self.keys is None else self.keys.shape[2]
 
     @property
     def nbytes(self) -> int:
@@ -186,24 +236,48 @@ class KVCacheLayer:
             return 0
         return self.keys.nbytes + self.values.nbytes + self.inv_norms.nbytes
 
-    def _ensure_capacity(self, needed: int, like: torch.Tensor) -> None:
-        capacity = 0 if self.keys is None else self.keys.shape[2]
-        if needed <= capacity and self.keys.dtype == like.dtype:
-            return
-        new_capacity = max(needed, int(capacity * self.growth))
-        if self.budget is not None:
-            # Never hold more than the budget plus one update.
-            new_capacity = max(needed, min(new_capacity, self.budget + like.shape[2]))
-        new_capacity = -(-new_capacity // self.granularity) * self.granularity
+    def _round_up(self, tokens: int) -> int:
+        return -(-tokens // self.granularity) * self.granularity
+
+    def _reallocate(self, capacity: int, like: torch.Tensor) -> None:
+        """New buffers of ``capacity`` tokens holding the kept [0, length) part; the old
+        ones are dropped here (the caller keeps no reference to them)."""
         batch, heads, _, dim = like.shape
-        keys = like.new_empty(batch, heads, new_capacity, dim)
-        values = like.new_empty(batch, heads, new_capacity, dim)
-        inv_norms = like.new_empty(batch, heads, new_capacity, dtype=torch.float32)
+        keys = like.new_empty(batch, heads, capacity, dim)
+        values = like.new_empty(batch, heads, capacity, dim)
+        inv_norms = like.new_empty(batch, heads, capacity, dtype=torch.float32)
         if self.length:
             keys[:, :, : self.length] = self.keys[:, :, : self.length]
             values[:, :, : self.length] = self.values[:, :, : self.length]
             inv_norms[:, :, : self.length] = self.inv_norms[:, :, : self.length]
         self.keys, self.values, self.inv_norms = keys, values, inv_norms
+        self.reallocations += 1
+
+    def _ensure_capacity(self, needed: int, like: torch.Tensor) -> None:
+        """Grow so that ``needed`` tokens fit (``like``: the incoming keys)."""
+        capacity = self.capacity
+        if needed <= capacity:
+            return
+        new_capacity = max(needed, int(capacity * self.growth))
+        if self.budget is not None:
+            mark = self.budget + like.shape[2]
+            if self.budget_moves or self._sized_to_budget:
+                mark += self.headroom
+            if new_capacity >= mark:
+                new_capacity = max(needed, mark)
+                self._sized_to_budget = True
+        self._reallocate(self._round_up(new_capacity), like)
+
+    def _release_slack(self, incoming: int) -> None:
+        """Shrink to the middle of the band when the capacity exceeds what the budget
+        needs (room for the budget plus one update of ``incoming`` tokens) by more than
+        the slack. Runs after eviction, so the kept tokens fit."""
+        if self.budget is None or self.keys is None:
+            return
+        needed = self._round_up(self.budget + incoming)
+        if self.capacity > needed + self.slack and self.length <= needed:
+            self._reallocate(needed + self.headroom, self.keys)
+            self._sized_to_budget = True
 
     def update(
         self, keys: torch.Tensor, values: torch.Tensor
@@ -221,6 +295,7 @@ class KVCacheLayer:
         if self.budget is not None and self.length > self.budget:
             with record_function("eviction"):
                 self._evict_to(self.budget)
+        self._release_slack(keys.shape[2])
         return self.keys[:, :, : self.length], self.values[:, :, : self.length]
 
     def _evict_to(self, budget: int) -> None:
@@ -268,6 +343,10 @@ class MemoryStats:
         layer_budgets: budget per global layer for the current/next frame (None:
             unbounded).
         total_budget: the configured total (None: unbounded).
+        capacity_tokens: tokens the buffers of each global layer can hold (allocated).
+        camera_capacity_tokens: the same per camera-trunk cache.
+        reallocations: buffer reallocations (growth or shrinkage) since the last reset,
+            over all caches.
     """
 
     frames: int
@@ -276,6 +355,9 @@ class MemoryStats:
     cache_bytes: int
     layer_budgets: tuple[int | None, ...]
     total_budget: int | None
+    capacity_tokens: tuple[int, ...] = ()
+    camera_capacity_tokens: tuple[int, ...] = ()
+    reallocations: int = 0
 
 
 class RollingKVMemory:
@@ -286,6 +368,8 @@ class RollingKVMemory:
         num_global_layers: global-attention blocks of the aggregator.
         camera_trunk_depth: blocks of the camera-head trunk.
         camera_iterations: refinement iterations of the camera head.
+        capacity_granularity, capacity_slack: buffer sizing of every cache (see
+            ``KVCacheLayer``).
     """
 
     def __init__(
@@ -294,13 +378,18 @@ class RollingKVMemory:
         num_global_layers: int,
         camera_trunk_depth: int,
         camera_iterations: int,
+        capacity_granularity: int = DEFAULT_CAPACITY_GRANULARITY,
+        capacity_slack: int = DEFAULT_CAPACITY_SLACK,
     ) -> None:
         self.config = config
         self._pending: MemoryConfig | None = None
         self.num_global_layers = num_global_layers
         self.camera_trunk_depth = camera_trunk_depth
         self.camera_iterations = camera_iterations
-        self.global_layers = [KVCacheLayer(f"global_blocks.{i}") for i in range(num_global_layers)]
+        self._capacity = {"granularity": capacity_granularity, "slack": capacity_slack}
+        self.global_layers = [
+            KVCacheLayer(f"global_blocks.{i}", **self._capacity) for i in range(num_global_layers)
+        ]
         self._build_camera_layers()
         self.frames = 0
         self.layer_scores: list[float | torch.Tensor] = [0.0] * num_global_layers
@@ -309,14 +398,15 @@ class RollingKVMemory:
     def _build_camera_layers(self) -> None:
         if self.config.camera_cache == "reference":
             shared = [
-                KVCacheLayer(f"camera_head.trunk.{b}") for b in range(self.camera_trunk_depth)
+                KVCacheLayer(f"camera_head.trunk.{b}", **self._capacity)
+                for b in range(self.camera_trunk_depth)
             ]
             self.camera_layers = [shared]
             self.camera_kv = [shared] * self.camera_iterations
         else:
             self.camera_layers = [
                 [
-                    KVCacheLayer(f"camera_head.trunk.{b}@iter{i}")
+                    KVCacheLayer(f"camera_head.trunk.{b}@iter{i}", **self._capacity)
                     for b in range(self.camera_trunk_depth)
                 ]
                 for i in range(self.camera_iterations)
@@ -393,8 +483,10 @@ class RollingKVMemory:
         """Set budgets and anchors before a frame's forward pass."""
         anchor_frames = min(self.frames + 1, self.config.anchor_frame_count())
         global_anchor = anchor_frames * tokens_per_frame
+        adaptive = self.config.budget_allocation == "adaptive"
         for layer, budget in zip(self.global_layers, self.layer_budgets(), strict=True):
             layer.anchor = global_anchor
+            layer.budget_moves = adaptive
             layer.budget = self._clamped(layer, budget, global_anchor + tokens_per_frame)
             layer.evicted_this_frame = False
         camera_budget = self.config.camera_cache_budget
@@ -416,13 +508,15 @@ class RollingKVMemory:
         budgets = [layer.budget for layer in self.global_layers]
         if self.frames == 0:
             budgets = self.layer_budgets()
+        camera_layers = self._all_camera_layers()
         return MemoryStats(
             frames=self.frames,
             cached_tokens=tuple(layer.length for layer in self.global_layers),
-            camera_cached_tokens=tuple(layer.length for layer in self._all_camera_layers()),
-            cache_bytes=sum(
-                layer.nbytes for layer in self.global_layers + self._all_camera_layers()
-            ),
+            camera_cached_tokens=tuple(layer.length for layer in camera_layers),
+            cache_bytes=sum(layer.nbytes for layer in self.global_layers + camera_layers),
             layer_budgets=tuple(budgets),
             total_budget=self.config.total_budget,
+            capacity_tokens=tuple(layer.capacity for layer in self.global_layers),
+            camera_capacity_tokens=tuple(layer.capacity for layer in camera_layers),
+            reallocations=sum(layer.reallocations for layer in self.global_layers + camera_layers),
         )
