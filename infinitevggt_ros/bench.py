@@ -59,6 +59,9 @@ class BenchConfig:
     agreement_frames: int = 0
     seed: int = 0
     compile_blocks: bool = False
+    cuda_graphs: bool | str = "auto"
+    graph_agreement_frames: int = 0  # eager vs CUDA graphs, with eviction
+    graph_agreement_budget: int = 100_000  # small, so eviction starts within ~100 frames
 
 
 @dataclass
@@ -74,6 +77,8 @@ class BenchResult:
     summary: dict = field(default_factory=dict)
     profile_ms_per_frame: dict = field(default_factory=dict)
     agreement: dict = field(default_factory=dict)
+    graph_agreement: dict = field(default_factory=dict)
+    memory_breakdown_gib: dict = field(default_factory=dict)
 
 
 def describe_machine(device: torch.device) -> dict:
@@ -149,7 +154,10 @@ def summarize(latency_ms: list[float], steady_from: int) -> dict:
 
 
 def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> dict:
-    """Device time per frame of each labelled stage, from torch.profiler."""
+    """Device time per frame of each labelled stage, from torch.profiler, plus
+    ``all_kernels``: the device time of every kernel (the GPU's busy time per frame;
+    the only figure available when CUDA graphs hide the stage labels)."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU]
@@ -159,7 +167,10 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
         for index in range(frames):
             engine.step(images[index % len(images)])
     totals = {}
+    busy_us = 0.0
     for event in prof.key_averages():
+        if event.device_type == DeviceType.CUDA:
+            busy_us += getattr(event, "self_device_time_total", 0.0)
         if event.key in PROFILE_STAGES:
             device_us = getattr(event, "device_time_total", None)
             if device_us is None:
@@ -168,7 +179,39 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
                 "device_ms": device_us / 1e3 / frames,
                 "cpu_ms": event.cpu_time_total / 1e3 / frames,
             }
+    totals["all_kernels"] = {"device_ms": busy_us / 1e3 / frames, "cpu_ms": 0.0}
     return totals
+
+
+def measure_graph_agreement(config: BenchConfig, images: torch.Tensor, frames: int) -> dict:
+    """Eager vs CUDA-graph engines (same weights, same frames, a small budget so the
+    eviction runs): largest absolute difference of each output over all frames."""
+    engines = [
+        StreamEngine.from_random_weights(
+            config.preset,
+            config.seed,
+            config.device,
+            config.dtype,
+            total_budget=config.graph_agreement_budget,
+            camera_cache_budget=64,
+            attention_backend=config.attention,
+            cuda_graphs=graphs,
+        )
+        for graphs in (False, True)
+    ]
+    worst: dict[str, float] = {}
+    for index in range(frames):
+        eager, graphed = (engine.step(images[index % len(images)]) for engine in engines)
+        for name in ("depth", "depth_conf", "world_points", "world_points_conf", "pose_enc"):
+            difference = float((getattr(eager, name) - getattr(graphed, name)).abs().max())
+            worst[name] = max(worst.get(name, 0.0), difference)
+    evicted = engines[0].stats()
+    result = {f"{name}_max_abs_difference": value for name, value in worst.items()}
+    result["frames"] = frames
+    result["total_budget"] = config.graph_agreement_budget
+    result["final_cached_tokens"] = int(sum(evicted.cached_tokens))
+    del engines
+    return result
 
 
 def measure_agreement(config: BenchConfig, images: torch.Tensor, frames: int) -> dict:
@@ -208,6 +251,11 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         result.agreement = measure_agreement(config, images, config.agreement_frames)
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    if config.graph_agreement_frames:
+        result.graph_agreement = measure_graph_agreement(
+            config, images, config.graph_agreement_frames
+        )
+        torch.cuda.empty_cache()
     engine = StreamEngine.from_random_weights(
         config.preset,
         config.seed,
@@ -217,6 +265,7 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         camera_cache_budget=config.camera_cache_budget,
         attention_backend=config.attention,
         compile_blocks=config.compile_blocks,
+        cuda_graphs=config.cuda_graphs,
     )
     cuda = device.type == "cuda"
     if cuda:
@@ -235,6 +284,13 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
     if cuda:
         result.peak_allocated_gib = torch.cuda.max_memory_allocated(device) / 2**30
         result.peak_reserved_gib = torch.cuda.max_memory_reserved(device) / 2**30
+        weights = sum(t.nbytes for t in [*engine.model.parameters(), *engine.model.buffers()])
+        cache = engine.stats().cache_bytes
+        result.memory_breakdown_gib = {
+            "weights": weights / 2**30,
+            "kv_memory": cache / 2**30,
+            "rest_at_peak": result.peak_allocated_gib - (weights + cache) / 2**30,
+        }
     result.summary = summarize(result.latency_ms, config.steady_from)
     if result.allocated_gib:
         start = result.summary["steady_state_frames"][0]
@@ -374,6 +430,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         help="torch.compile the blocks and heads (StreamEngine compile_blocks)",
     )
     parser.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replay each frame's fixed-shape steps as CUDA graphs (default: on for CUDA)",
+    )
+    parser.add_argument(
+        "--graph-agreement-frames",
+        type=int,
+        default=0,
+        help="first compare this many frames of eager and CUDA-graph engines (with eviction)",
+    )
+    parser.add_argument(
+        "--graph-agreement-budget",
+        type=int,
+        default=defaults.graph_agreement_budget,
+        help="total_budget of that comparison (small, so that eviction runs)",
+    )
+    parser.add_argument(
         "--sweep-budgets",
         type=int,
         nargs="*",
@@ -404,6 +478,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         agreement_frames=args.agreement_frames,
         seed=args.seed,
         compile_blocks=args.compile,
+        cuda_graphs="auto" if args.cuda_graphs is None else args.cuda_graphs,
+        graph_agreement_frames=args.graph_agreement_frames,
+        graph_agreement_budget=args.graph_agreement_budget,
     )
     return config, args
 
@@ -431,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{config.preset} {config.height}x{config.width} {config.dtype} "
         f"budget={config.total_budget} attention={config.attention} "
-        f"compile={config.compile_blocks}: "
+        f"compile={config.compile_blocks} cuda_graphs={config.cuda_graphs}: "
         f"{summary['ms_per_frame_p50']:.1f} ms/frame p50, {summary['ms_per_frame_p95']:.1f} p95 "
         f"({summary['frames_per_s']:.1f} frames/s over frames "
         f"{summary['steady_state_frames'][0]}-{summary['steady_state_frames'][1]}), "
@@ -443,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {stage:>13}: {times['device_ms']:7.2f} ms device, {times['cpu_ms']:7.2f} ms cpu")
     for name, value in result.agreement.items():
         print(f"  agreement {name}: {value:.3g}")
+    for name, value in result.graph_agreement.items():
+        print(f"  graphs vs eager {name}: {value:.3g}")
+    for name, value in result.memory_breakdown_gib.items():
+        print(f"  memory {name}: {value:.2f} GiB")
     if args.output:
         args.output.write_text(json.dumps(asdict(result), indent=1))
     if args.plot:

@@ -21,10 +21,11 @@ from typing import Any
 
 import torch
 
+from .cuda_graphs import FrameGraphs, GraphCaptureError
 from .geometry import pose_encoding_to_extrinsics_intrinsics
 from .memory import MemoryConfig, MemoryStats, RollingKVMemory
 from .model.config import ModelConfig
-from .model.streamvggt import StreamVGGT
+from .model.streamvggt import StreamVGGT, memory_lookup
 from .results import FrameResult
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class StreamEngine:
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
             eager). Costs compilation time at the first frame of each input size.
+        cuda_graphs: replay the fixed-shape steps of a frame as CUDA graphs
+            (``cuda_graphs.FrameGraphs``); the memory update and the attention over the
+            memory stay eager. ``"auto"``: on for CUDA devices. Capturing costs about two
+            frames' compute at the second frame of the first sequence of each image size.
         memory_settings: override fields of ``memory`` (e.g. ``total_budget=None``).
     """
 
@@ -108,6 +113,7 @@ class StreamEngine:
         dtype: torch.dtype | str = torch.float32,
         attention_backend: str = "sdpa",
         compile_blocks: bool = False,
+        cuda_graphs: bool | str = "auto",
         **memory_settings: Any,
     ) -> None:
         memory = (memory or MemoryConfig()).with_changes(**memory_settings)
@@ -115,6 +121,14 @@ class StreamEngine:
         self.dtype = resolve_dtype(dtype, self.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device} requested but CUDA is not available")
+        if cuda_graphs == "auto":
+            cuda_graphs = self.device.type == "cuda"
+        if not isinstance(cuda_graphs, bool):
+            raise ValueError(f"cuda_graphs must be True, False or 'auto', got {cuda_graphs!r}")
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
+        self.cuda_graphs = cuda_graphs
+        self._frame_graphs: FrameGraphs | None = None
         model = model.eval().requires_grad_(False)
         model.to(self.device)
         if self.dtype != torch.float32:
@@ -212,6 +226,23 @@ class StreamEngine:
 
     # -- streaming --------------------------------------------------------------------
 
+    def _graphs_for(
+        self, image_hw: tuple[int, int], autocast: torch.dtype | None
+    ) -> FrameGraphs | None:
+        """The CUDA graphs of this image size (captured on first use), or None: eager."""
+        if not self.cuda_graphs:
+            return None
+        graphs = self._frame_graphs
+        if graphs is not None and graphs.image_hw == image_hw:
+            return graphs
+        self._frame_graphs = None  # one size at a time: release the old graphs' memory
+        try:
+            self._frame_graphs = FrameGraphs.capture(self.model, image_hw, autocast, self.device)
+        except GraphCaptureError as error:
+            logger.warning("%s; running eagerly from now on", error)
+            self.cuda_graphs = False
+        return self._frame_graphs
+
     def validate_image(self, image: Any) -> None:
         """Raise ValueError saying what is wrong with a frame, and what is expected."""
         patch = self.model_config.patch_size
@@ -262,16 +293,21 @@ class StreamEngine:
         memory = self._memory
         starts_sequence = memory.frames == 0
         memory.begin_frame(self.model_config.tokens_per_frame(height, width))
-        frames = image.to(self.device, torch.float32, non_blocking=True)[None, None]
         autocast = None if self.dtype == torch.float32 else self.dtype
         try:
-            predictions = self.model(
-                frames,
-                starts_sequence=starts_sequence,
-                global_kv=memory.global_layers,
-                camera_kv=memory.camera_kv,
-                autocast_dtype=autocast,
-            )
+            graphs = None if starts_sequence else self._graphs_for((height, width), autocast)
+            if graphs is not None:
+                predictions = graphs.run(
+                    image, memory_lookup(memory.global_layers, memory.camera_kv)
+                )
+            else:
+                predictions = self.model(
+                    image.to(self.device, torch.float32, non_blocking=True)[None, None],
+                    starts_sequence=starts_sequence,
+                    global_kv=memory.global_layers,
+                    camera_kv=memory.camera_kv,
+                    autocast_dtype=autocast,
+                )
         except BaseException:
             # A half-written memory cannot be trusted: start over rather than corrupt
             # every later frame.

@@ -9,13 +9,20 @@ not here), so one module can serve several independent streams.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 import torch
 from torch import nn
 from torch.profiler import record_function
 
-from .blocks import Block, KVLayer, RotaryEmbedding2D, RotaryTables
+from .blocks import (
+    AttentionCall,
+    Block,
+    KVLayer,
+    RotaryEmbedding2D,
+    RotaryTables,
+    run_program,
+)
 from .config import ModelConfig
 from .dinov2 import DinoV2Backbone
 
@@ -96,13 +103,30 @@ class Aggregator(nn.Module):
         global_kv: Sequence[KVLayer] | None = None,
         keep_layers: Sequence[int] | None = None,
     ) -> list[torch.Tensor | None]:
-        """Run S consecutive frames of one sequence.
+        """Run S consecutive frames of one sequence (see ``program`` for the arguments;
+        ``global_kv``: one KV layer per global block for streaming, or None for a causal
+        batch over these S frames)."""
+        if global_kv is not None and len(global_kv) != len(self.global_blocks):
+            raise ValueError(
+                f"need {len(self.global_blocks)} global KV layers, got {len(global_kv)}"
+            )
+        program = self.program(images, starts_sequence, global_kv is not None, keep_layers)
+        return run_program(program, None if global_kv is None else lambda slot: global_kv[slot[1]])
+
+    def program(
+        self,
+        images: torch.Tensor,
+        starts_sequence: bool,
+        streaming: bool,
+        keep_layers: Sequence[int] | None = None,
+    ) -> Generator[AttentionCall, torch.Tensor, list[torch.Tensor | None]]:
+        """The aggregator as a model program (``blocks.run_program`` runs it).
 
         Args:
             images: [B, S, 3, H, W] in [0, 1]; H, W multiples of the patch size.
             starts_sequence: the first of these frames is the sequence's first frame.
-            global_kv: one KV layer per global block (streaming; frames attend to the
-                memory plus themselves), or None for a causal batch over these S frames.
+            streaming: global blocks attend to their memory slot ``("global", i)`` plus
+                themselves; otherwise causally within these S frames.
             keep_layers: layer outputs to return (others are None, saving memory);
                 default all.
 
@@ -138,12 +162,8 @@ class Aggregator(nn.Module):
                 frame_rope.cos.repeat(1, 1, frames, 1), frame_rope.sin.repeat(1, 1, frames, 1)
             )
         mask = None
-        if global_kv is None and frames > 1:
+        if not streaming and frames > 1:
             mask = causal_frame_mask(frames, per_frame, images.device)
-        if global_kv is not None and len(global_kv) != len(self.global_blocks):
-            raise ValueError(
-                f"need {len(self.global_blocks)} global KV layers, got {len(global_kv)}"
-            )
 
         keep = set(range(len(self.frame_blocks)) if keep_layers is None else keep_layers)
         outputs: list[torch.Tensor | None] = []
@@ -153,10 +173,10 @@ class Aggregator(nn.Module):
             with record_function("frame_block"):
                 tokens = frame_block(tokens.reshape(batch * frames, per_frame, dim), frame_rope)
             frame_out = tokens.reshape(batch, frames, per_frame, dim)
-            kv = None if global_kv is None else global_kv[index]
+            slot = ("global", index) if streaming else None
             with record_function("global_block"):
-                tokens = global_block(
-                    tokens.reshape(batch, frames * per_frame, dim), global_rope, kv, mask
+                tokens = yield from global_block.attend_in_program(
+                    tokens.reshape(batch, frames * per_frame, dim), global_rope, slot, mask
                 )
             global_out = tokens.reshape(batch, frames, per_frame, dim)
             outputs.append(torch.cat((frame_out, global_out), dim=-1) if index in keep else None)

@@ -8,8 +8,9 @@ FlashAttention) are used as they are; the rolling memory only needs keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +74,91 @@ def attend_with_memory(
     compiled block: the memory's length changes every frame and it keeps Python state."""
     k, v = kv_layer.update(k, v)
     return attend(q, k, v, attn_mask=attn_mask, backend=backend)
+
+
+# Which memory layer an attention call reads and writes: ("global", layer) or
+# ("camera", iteration, block). Runners resolve it at every frame, so a captured program
+# stays valid when the memory replaces its layer objects (reset, policy change).
+MemorySlot = tuple
+MemoryLookup = Callable[[MemorySlot], KVLayer]
+ProgramResult = TypeVar("ProgramResult")
+
+
+@dataclass(frozen=True)
+class AttentionCall:
+    """One attention a model program asks its runner for (see ``run_program``).
+
+    The model is written as a generator that yields these at every attention with a
+    memory: everything between two calls has fixed shapes (a CUDA graph can replay it),
+    while the memory update and the attention over a memory whose length changes every
+    frame run eagerly in the runner.
+    """
+
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    slot: MemorySlot | None
+    attn_mask: torch.Tensor | None
+    backend: str
+    autocast_dtype: torch.dtype | None  # autocast in force where the call was made
+
+    @classmethod
+    def make(
+        cls,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        slot: MemorySlot | None,
+        attn_mask: torch.Tensor | None,
+        backend: str,
+    ) -> AttentionCall:
+        device_type = q.device.type
+        autocast = (
+            torch.get_autocast_dtype(device_type)
+            if torch.is_autocast_enabled(device_type)
+            else None
+        )
+        return cls(q, k, v, slot, attn_mask, backend, autocast)
+
+    def run(self, memory: MemoryLookup | None) -> torch.Tensor:
+        """Attend (storing k/v in the slot's memory layer first) -> [B, heads, Nq, D].
+
+        Runs under the autocast state of the call site, whatever the runner's is, so an
+        eager program and a replayed one compute the same."""
+        with torch.autocast(
+            self.q.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        ):
+            if self.slot is None:
+                return attend(self.q, self.k, self.v, self.attn_mask, self.backend)
+            if memory is None:
+                raise ValueError(f"attention with memory slot {self.slot} needs a memory")
+            layer = memory(self.slot)
+            return attend_with_memory(self.q, self.k, self.v, layer, self.attn_mask, self.backend)
+
+
+def run_program(
+    program: Generator[AttentionCall, torch.Tensor, ProgramResult],
+    memory: MemoryLookup | None = None,
+    answer: Callable[[AttentionCall], torch.Tensor] | None = None,
+) -> ProgramResult:
+    """Run a model program eagerly: answer each attention call it yields (by default
+    ``call.run(memory)``), return its result. The program is closed on any error, so its
+    context managers (autocast) never outlive the call."""
+    if answer is None:
+
+        def answer(call: AttentionCall) -> torch.Tensor:
+            return call.run(memory)
+
+    try:
+        call = next(program)
+        while True:
+            call = program.send(answer(call))
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        program.close()
 
 
 @dataclass(frozen=True)
@@ -157,17 +243,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=True)
         self.backend = "sdpa"
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        rope: RotaryTables | None = None,
-        kv_layer: KVLayer | None = None,
-        attn_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """x [B, N, C] -> [B, N, C]. ``rope`` rotates queries and keys. With
-        ``kv_layer`` the tokens also attend to (and are stored in) that memory; cached
-        keys are post-norm and post-RoPE."""
-        batch, tokens, width = x.shape
+    def project(
+        self, x: torch.Tensor, rope: RotaryTables | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [B, N, C] -> queries, keys, values [B, heads, N, D], normalised and rotated
+        (what a KV memory caches: keys after qk-norm and RoPE)."""
+        batch, tokens, _ = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
@@ -178,11 +259,29 @@ class Attention(nn.Module):
             # autocast dtype, as fused kernels need one dtype and the cache is half size.
             dtype = torch.get_autocast_dtype(x.device.type)
             q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+        return q, k, v
+
+    def merge(self, attended: torch.Tensor) -> torch.Tensor:
+        """Attention output [B, heads, N, D] -> [B, N, C] through the output projection."""
+        batch, _, tokens, _ = attended.shape
+        return self.proj(attended.transpose(1, 2).reshape(batch, tokens, -1))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: RotaryTables | None = None,
+        kv_layer: KVLayer | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x [B, N, C] -> [B, N, C]. ``rope`` rotates queries and keys. With
+        ``kv_layer`` the tokens also attend to (and are stored in) that memory; cached
+        keys are post-norm and post-RoPE."""
+        q, k, v = self.project(x, rope)
         if kv_layer is None:
             out = attend(q, k, v, attn_mask=attn_mask, backend=self.backend)
         else:
             out = attend_with_memory(q, k, v, kv_layer, attn_mask, self.backend)
-        return self.proj(out.transpose(1, 2).reshape(batch, tokens, width))
+        return self.merge(out)
 
 
 class Mlp(nn.Module):
@@ -255,3 +354,28 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         x = x + self.ls1(self.attn(self.norm1(x), rope, kv_layer, attn_mask))
         return x + self.ls2(self.mlp(self.norm2(x)))
+
+    def attention_inputs(
+        self, x: torch.Tensor, rope: RotaryTables | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The block up to its attention: queries, keys, values [B, heads, N, D]."""
+        return self.attn.project(self.norm1(x), rope)
+
+    def finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The block after its attention: x [B, N, C] and the attention output
+        [B, heads, N, D] -> the block's output [B, N, C]."""
+        x = x + self.ls1(self.attn.merge(attended))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+    def attend_in_program(
+        self,
+        x: torch.Tensor,
+        rope: RotaryTables | None,
+        slot: MemorySlot | None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> Generator[AttentionCall, torch.Tensor, torch.Tensor]:
+        """The block as a step of a model program: yields its attention (against the
+        memory ``slot``, if any) for the program's runner and finishes with the result."""
+        q, k, v = self.attention_inputs(x, rope)
+        attended = yield AttentionCall.make(q, k, v, slot, attn_mask, self.attn.backend)
+        return self.finish(x, attended)

@@ -8,13 +8,13 @@ Parameter names follow the release checkpoint (``camera_head.*``, ``depth_head.*
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import Block, KVLayer, Mlp
+from .blocks import AttentionCall, Block, KVLayer, Mlp, run_program
 from .config import CameraHeadConfig, DPTHeadConfig, HeadOutputConfig
 
 POSE_ENCODING_DIM = 9  # t(3), quaternion xyzw (4), fov_h, fov_w
@@ -75,10 +75,20 @@ class CameraHead(nn.Module):
         Returns:
             [B, S, 9] pose encoding after the last iteration.
         """
+        program = self.program(camera_tokens, trunk_kv is not None)
+        memory = None if trunk_kv is None else lambda slot: trunk_kv[slot[1]][slot[2]]
+        return run_program(program, memory)
+
+    def program(
+        self, camera_tokens: torch.Tensor, streaming: bool
+    ) -> Generator[AttentionCall, torch.Tensor, torch.Tensor]:
+        """The head as a model program: trunk block ``b`` of iteration ``i`` attends to
+        memory slot ``("camera", i, b)`` when streaming, else causally over the S frames.
+        camera_tokens [B, S, 2C] -> pose encodings [B, S, 9]."""
         batch, frames, _ = camera_tokens.shape
         tokens = self.token_norm(camera_tokens)
         mask = None
-        if trunk_kv is None and frames > 1:
+        if not streaming and frames > 1:
             mask = torch.ones(frames, frames, dtype=torch.bool, device=tokens.device).tril()
         pose = None
         for iteration in range(self.num_iterations):
@@ -89,8 +99,8 @@ class CameraHead(nn.Module):
             shift, scale, gate = self.poseLN_modulation(condition).chunk(3, dim=-1)
             x = tokens + gate * (self.adaln_norm(tokens) * (1 + scale) + shift)
             for index, block in enumerate(self.trunk):
-                kv = None if trunk_kv is None else trunk_kv[iteration][index]
-                x = block(x, None, kv, mask)
+                slot = ("camera", iteration, index) if streaming else None
+                x = yield from block.attend_in_program(x, None, slot, mask)
             delta = self.pose_branch(self.trunk_norm(x))
             pose = delta if pose is None else pose + delta
         return activate_pose(pose)

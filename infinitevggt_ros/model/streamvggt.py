@@ -9,7 +9,7 @@ state (KV memory) is passed in by the caller (``infinitevggt_ros.engine``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,15 @@ from torch import nn
 from torch.profiler import record_function
 
 from .aggregator import Aggregator
-from .blocks import ATTENTION_BACKENDS, Attention, KVLayer
+from .blocks import (
+    ATTENTION_BACKENDS,
+    Attention,
+    AttentionCall,
+    KVLayer,
+    MemoryLookup,
+    MemorySlot,
+    run_program,
+)
 from .checkpoint import load_weights
 from .config import PRESETS, ModelConfig
 
@@ -129,15 +137,18 @@ class StreamVGGT(nn.Module):
         return model.eval()
 
     def compile_blocks(self) -> None:
-        """``torch.compile`` every transformer block and the DPT heads in place."""
-        blocks = [
+        """``torch.compile`` every transformer block and the DPT heads in place (blocks
+        with a memory: their parts before and after the attention)."""
+        for module in [
             *self.aggregator.patch_embed.blocks,
             *self.aggregator.frame_blocks,
-            *self.aggregator.global_blocks,
-            *self.camera_head.trunk,
-        ]
-        for module in [*blocks, self.depth_head.scratch, self.point_head.scratch]:
+            self.depth_head.scratch,
+            self.point_head.scratch,
+        ]:
             module.compile()
+        for block in [*self.aggregator.global_blocks, *self.camera_head.trunk]:
+            block.attention_inputs = torch.compile(block.attention_inputs)
+            block.finish = torch.compile(block.finish)
 
     def set_attention_backend(self, backend: str) -> None:
         """``sdpa`` (default, any device) or ``flash_attn`` (CUDA, fp16/bf16)."""
@@ -168,21 +179,53 @@ class StreamVGGT(nn.Module):
             autocast_dtype: run the aggregator under autocast to this dtype (the heads
                 always run in float32, as in the reference).
         """
+        if (global_kv is None) != (camera_kv is None):
+            raise ValueError("stream with both global_kv and camera_kv, or with neither")
+        if global_kv is not None and len(global_kv) != len(self.aggregator.global_blocks):
+            raise ValueError(
+                f"need {len(self.aggregator.global_blocks)} global KV layers, got {len(global_kv)}"
+            )
+        memory = None
+        if global_kv is not None:
+            memory = memory_lookup(global_kv, camera_kv)
+        program = self.program(images, starts_sequence, memory is not None, autocast_dtype)
+        return run_program(program, memory)
+
+    def program(
+        self,
+        images: torch.Tensor,
+        starts_sequence: bool,
+        streaming: bool,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> Generator[AttentionCall, torch.Tensor, Predictions]:
+        """The whole model as a program of fixed-shape steps between attention calls
+        (``blocks.run_program`` runs it eagerly; ``cuda_graphs`` replays its steps).
+        Arguments as in ``forward``; streaming calls name memory slots ``("global", i)``
+        and ``("camera", iteration, block)``."""
         height, width = images.shape[-2:]
         device_type = images.device.type
+        # No autocast weight cache: casts made while a CUDA graph is captured must not be
+        # freed when the autocast region ends (the aggregator weights are pre-cast anyway).
         with torch.autocast(
-            device_type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+            device_type,
+            dtype=autocast_dtype or torch.float32,
+            enabled=autocast_dtype is not None,
+            cache_enabled=False,
         ):
-            layers = self.aggregator(images, starts_sequence, global_kv, self._kept_layers)
+            layers = yield from self.aggregator.program(
+                images, starts_sequence, streaming, self._kept_layers
+            )
         with torch.autocast(device_type, enabled=False):
             layers = [None if x is None else x.float() for x in layers]
-            with record_function("camera_head"):
-                pose_enc = self.camera_head(layers[-1][:, :, 0], camera_kv)
             patch_start = self.aggregator.num_special
+            # Dense heads first: they need no memory, so they share a step (and a CUDA
+            # graph) with the end of the aggregator.
             with record_function("depth_head"):
                 depth, depth_conf = self.depth_head(layers, (height, width), patch_start)
             with record_function("point_head"):
                 points, points_conf = self.point_head(layers, (height, width), patch_start)
+            with record_function("camera_head"):
+                pose_enc = yield from self.camera_head.program(layers[-1][:, :, 0], streaming)
         return Predictions(
             depth=depth[..., 0],
             depth_conf=depth_conf,
@@ -190,3 +233,16 @@ class StreamVGGT(nn.Module):
             world_points_conf=points_conf,
             pose_enc=pose_enc,
         )
+
+
+def memory_lookup(
+    global_kv: Sequence[KVLayer], camera_kv: Sequence[Sequence[KVLayer]]
+) -> MemoryLookup:
+    """Resolve the memory slots of ``StreamVGGT.program`` against layer lists."""
+
+    def layer(slot: MemorySlot) -> KVLayer:
+        if slot[0] == "global":
+            return global_kv[slot[1]]
+        return camera_kv[slot[1]][slot[2]]
+
+    return layer
