@@ -370,36 +370,113 @@ def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return xyz, rgb
 
 
+@dataclass(frozen=True)
+class _VoxelSums:
+    """Points summed per voxel: integer voxel keys [M, 3], xyz and rgb sums [M, 3], counts [M]."""
+
+    keys: np.ndarray
+    xyz_sum: np.ndarray
+    rgb_sum: np.ndarray
+    count: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.count.shape[0])
+
+
+_KEY_BITS = 21  # three 21-bit voxel indices packed into one int64
+
+
+def _merge_voxel_sums(parts: list[_VoxelSums]) -> _VoxelSums:
+    """One entry per distinct voxel of ``parts``, sorted by key (x, then y, then z)."""
+    keys = np.concatenate([p.keys for p in parts])
+    if len(keys) == 0:
+        return parts[0]
+    lo = keys.min(axis=0)
+    if np.all(keys.max(axis=0).astype(np.float64) - lo < 2**_KEY_BITS):  # no int overflow
+        # One int64 per key keeps the sort one-dimensional (several times faster than rows);
+        # the packing preserves the lexicographic order of the rows.
+        shifted = keys - lo
+        packed = (shifted[:, 0] << (2 * _KEY_BITS)) | (shifted[:, 1] << _KEY_BITS) | shifted[:, 2]
+        _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+    else:  # a cloud wider than 2 million voxels (outliers): compare whole rows
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    groups = len(first)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=values, minlength=groups)
+
+    xyz = np.concatenate([p.xyz_sum for p in parts])
+    rgb = np.concatenate([p.rgb_sum for p in parts])
+    return _VoxelSums(
+        keys[first],
+        np.stack([total(xyz[:, i]) for i in range(3)], axis=1),
+        np.stack([total(rgb[:, i]) for i in range(3)], axis=1),
+        total(np.concatenate([p.count for p in parts]).astype(np.float64)).astype(np.int64),
+    )
+
+
 class CloudAccumulator:
-    """Collects per-frame points and keeps them voxel down-sampled (bounded memory)."""
+    """Collects per-frame points and keeps them voxel down-sampled (bounded memory).
+
+    With ``voxel_size > 0`` the result is the centroid (xyz and colour) of all points added
+    into each occupied voxel, as ``metrics.voxel_downsample`` of all points at once gives it,
+    in the same order. Points are summed per voxel every ``flush_every`` additions; those
+    partial sums join the main grid when they are as large as it, so each voxel is merged
+    O(log frames) times and a flush costs the new points, not the whole cloud. With
+    ``voxel_size == 0`` every point is kept. Non-finite points are dropped.
+    """
 
     def __init__(self, voxel_size: float = 0.0, flush_every: int = 16) -> None:
         self.voxel_size = voxel_size
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self._xyz = np.zeros((0, 3))
-        self._rgb = np.zeros((0, 3))
         self._flush_every = flush_every
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._main: _VoxelSums | None = None  # the voxel grid so far
+        self._chunks: list[_VoxelSums] = []  # flushed sums not merged into the main grid yet
 
     def add(self, xyz: np.ndarray, rgb: np.ndarray) -> None:
-        self._pending.append((np.asarray(xyz, np.float64), np.asarray(rgb, np.float64)))
+        """Add points [N, 3] with colours [N, 3] (0..255)."""
+        xyz = np.asarray(xyz, np.float64).reshape(-1, 3)
+        rgb = np.asarray(rgb, np.float64).reshape(-1, 3)
+        if xyz.shape[0] != rgb.shape[0]:
+            raise ValueError(f"{xyz.shape[0]} points but {rgb.shape[0]} colours")
+        finite = np.isfinite(xyz).all(axis=1)
+        if not finite.all():
+            xyz, rgb = xyz[finite], rgb[finite]
+        self._pending.append((xyz, rgb))
         if self.voxel_size > 0 and len(self._pending) >= self._flush_every:
             self._flush()
 
     def _flush(self) -> None:
-        from infinitevggt_ros.metrics import voxel_downsample
-
         if not self._pending:
             return
-        xyz = np.concatenate([self._xyz, *[p for p, _ in self._pending]])
-        rgb = np.concatenate([self._rgb, *[c for _, c in self._pending]])
+        xyz = np.concatenate([p for p, _ in self._pending])
+        rgb = np.concatenate([c for _, c in self._pending])
         self._pending = []
-        if self.voxel_size > 0 and len(xyz):
-            xyz, rgb = voxel_downsample(xyz, self.voxel_size, rgb)
-        self._xyz, self._rgb = xyz, rgb
+        # Clipped far inside int64: only absurd outliers (> 4e18 voxels away) share a voxel.
+        keys = np.clip(np.floor(xyz / self.voxel_size), -(2.0**62), 2.0**62).astype(np.int64)
+        points = _VoxelSums(keys, xyz, rgb, np.ones(len(xyz), np.int64))
+        self._chunks.append(_merge_voxel_sums([points]))
+        main_size = len(self._main) if self._main is not None else 0
+        if sum(len(c) for c in self._chunks) >= main_size:
+            self._main = _merge_voxel_sums([*([self._main] if self._main else []), *self._chunks])
+            self._chunks = []
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self._flush()
-        return self._xyz, np.clip(np.rint(self._rgb), 0, 255).astype(np.uint8)
+        """Points [M, 3] (float64) and colours [M, 3] (uint8)."""
+        if self.voxel_size <= 0:
+            xyz = np.concatenate([np.zeros((0, 3)), *[p for p, _ in self._pending]])
+            rgb = np.concatenate([np.zeros((0, 3)), *[c for _, c in self._pending]])
+        else:
+            self._flush()
+            parts = [*([self._main] if self._main is not None else []), *self._chunks]
+            if parts:
+                self._main, self._chunks = _merge_voxel_sums(parts), []
+                counts = self._main.count[:, None].astype(np.float64)
+                xyz, rgb = self._main.xyz_sum / counts, self._main.rgb_sum / counts
+            else:
+                xyz, rgb = np.zeros((0, 3)), np.zeros((0, 3))
+        return xyz, np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- replay
