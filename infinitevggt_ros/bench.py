@@ -39,6 +39,7 @@ PROFILE_STAGES = (
     "depth_head",
     "point_head",
 )
+TOP_KERNELS = 15  # kernels listed by device time in the profile
 
 
 @dataclass
@@ -60,6 +61,7 @@ class BenchConfig:
     seed: int = 0
     compile_blocks: bool = False
     cuda_graphs: bool | str = "auto"
+    head_dtype: str = "float32"
     graph_agreement_frames: int = 0  # eager vs CUDA graphs, with eviction
     graph_agreement_budget: int = 100_000  # small, so eviction starts within ~100 frames
 
@@ -168,9 +170,12 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
             engine.step(images[index % len(images)])
     totals = {}
     busy_us = 0.0
+    kernels: dict[str, float] = {}
     for event in prof.key_averages():
         if event.device_type == DeviceType.CUDA:
-            busy_us += getattr(event, "self_device_time_total", 0.0)
+            kernel_us = getattr(event, "self_device_time_total", 0.0)
+            busy_us += kernel_us
+            kernels[event.key[:90]] = kernels.get(event.key[:90], 0.0) + kernel_us
         if event.key in PROFILE_STAGES:
             device_us = getattr(event, "device_time_total", None)
             if device_us is None:
@@ -180,6 +185,8 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
                 "cpu_ms": event.cpu_time_total / 1e3 / frames,
             }
     totals["all_kernels"] = {"device_ms": busy_us / 1e3 / frames, "cpu_ms": 0.0}
+    for name, kernel_us in sorted(kernels.items(), key=lambda item: -item[1])[:TOP_KERNELS]:
+        totals[f"kernel {name}"] = {"device_ms": kernel_us / 1e3 / frames, "cpu_ms": 0.0}
     return totals
 
 
@@ -225,8 +232,12 @@ def measure_agreement(config: BenchConfig, images: torch.Tensor, frames: int) ->
             dtype,
             total_budget=None,
             attention_backend=config.attention,
+            head_dtype=head_dtype,
         )
-        for name, dtype in (("float32", "float32"), (config.dtype, config.dtype))
+        for name, dtype, head_dtype in (
+            ("float32", "float32", "float32"),
+            (config.dtype, config.dtype, config.head_dtype),
+        )
     }
     errors: dict[str, list[float]] = {}
     for index in range(frames):
@@ -266,6 +277,7 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         attention_backend=config.attention,
         compile_blocks=config.compile_blocks,
         cuda_graphs=config.cuda_graphs,
+        head_dtype=config.head_dtype,
     )
     cuda = device.type == "cuda"
     if cuda:
@@ -402,6 +414,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         "--dtype", default=defaults.dtype, choices=("float32", "bfloat16", "float16")
     )
     parser.add_argument(
+        "--head-dtype",
+        default=defaults.head_dtype,
+        choices=("float32", "bfloat16", "float16", "auto"),
+        help="precision of the camera and dense heads (auto: as --dtype)",
+    )
+    parser.add_argument(
         "--attention", default=defaults.attention, choices=("sdpa", "sdpa_any", "flash_attn")
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -479,6 +497,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         seed=args.seed,
         compile_blocks=args.compile,
         cuda_graphs="auto" if args.cuda_graphs is None else args.cuda_graphs,
+        head_dtype=args.head_dtype,
         graph_agreement_frames=args.graph_agreement_frames,
         graph_agreement_budget=args.graph_agreement_budget,
     )
@@ -508,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{config.preset} {config.height}x{config.width} {config.dtype} "
         f"budget={config.total_budget} attention={config.attention} "
-        f"compile={config.compile_blocks} cuda_graphs={config.cuda_graphs}: "
+        f"heads={config.head_dtype} compile={config.compile_blocks} "
+        f"cuda_graphs={config.cuda_graphs}: "
         f"{summary['ms_per_frame_p50']:.1f} ms/frame p50, {summary['ms_per_frame_p95']:.1f} p95 "
         f"({summary['frames_per_s']:.1f} frames/s over frames "
         f"{summary['steady_state_frames'][0]}-{summary['steady_state_frames'][1]}), "
@@ -517,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary.get('allocated_growth_pct', float('nan')):.2f} %"
     )
     for stage, times in result.profile_ms_per_frame.items():
-        print(f"  {stage:>13}: {times['device_ms']:7.2f} ms device, {times['cpu_ms']:7.2f} ms cpu")
+        device_ms, host_ms = times["device_ms"], times["cpu_ms"]
+        print(f"  {stage:>13}: {device_ms:7.2f} ms device, {host_ms:7.2f} ms host")
     for name, value in result.agreement.items():
         print(f"  agreement {name}: {value:.3g}")
     for name, value in result.graph_agreement.items():

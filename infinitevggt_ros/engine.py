@@ -92,8 +92,12 @@ class StreamEngine:
         device: torch device, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"``.
         dtype: compute precision of the aggregator. ``float32`` is exact;
             ``bfloat16``/``float16`` store aggregator weights and KV memory in that
-            precision and run it under autocast. The heads always run in float32.
-            ``"auto"``: bfloat16 on CUDA, float32 elsewhere.
+            precision and run it under autocast. ``"auto"``: bfloat16 on CUDA, float32
+            elsewhere.
+        head_dtype: precision of the camera and dense heads (weights and compute):
+            ``float32`` as the reference; ``"auto"``: the same as ``dtype`` (half the
+            heads' memory, faster dense heads, less precise outputs: see
+            benchmarks/README.md for the measured agreement).
         attention_backend: ``sdpa`` (default), ``sdpa_any`` or ``flash_attn``.
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
@@ -114,11 +118,13 @@ class StreamEngine:
         attention_backend: str = "sdpa",
         compile_blocks: bool = False,
         cuda_graphs: bool | str = "auto",
+        head_dtype: torch.dtype | str = torch.float32,
         **memory_settings: Any,
     ) -> None:
         memory = (memory or MemoryConfig()).with_changes(**memory_settings)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self.head_dtype = self.dtype if head_dtype == "auto" else _resolve_dtype(head_dtype)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device} requested but CUDA is not available")
         if cuda_graphs == "auto":
@@ -133,6 +139,8 @@ class StreamEngine:
         model.to(self.device)
         if self.dtype != torch.float32:
             model.aggregator.to(self.dtype)
+        for head in (model.camera_head, model.depth_head, model.point_head):
+            head.to(self.head_dtype)
         model.aggregator.init_constants(self.device)
         model.set_attention_backend(attention_backend)
         if compile_blocks:

@@ -177,7 +177,8 @@ class StreamVGGT(nn.Module):
                 causal batch over the S frames.
             camera_kv: streaming memory of the camera trunk, ``[iteration][block]``.
             autocast_dtype: run the aggregator under autocast to this dtype (the heads
-                always run in float32, as in the reference).
+                run in the dtype of their weights: float32 as in the reference, unless
+                the engine casts them).
         """
         if (global_kv is None) != (camera_kv is None):
             raise ValueError("stream with both global_kv and camera_kv, or with neither")
@@ -215,8 +216,9 @@ class StreamVGGT(nn.Module):
             layers = yield from self.aggregator.program(
                 images, starts_sequence, streaming, self._kept_layers
             )
+        head_dtype = self.camera_head.token_norm.weight.dtype  # float32 unless cast
         with torch.autocast(device_type, enabled=False):
-            layers = [None if x is None else x.float() for x in layers]
+            layers = [None if x is None else x.to(head_dtype) for x in layers]
             patch_start = self.aggregator.num_special
             # Dense heads first: they need no memory, so they share a step (and a CUDA
             # graph) with the end of the aggregator.
