@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from infinitevggt_ros.model.blocks import split_key_attention
+
 BACKENDS = {
     "flash": SDPBackend.FLASH_ATTENTION,
     "cudnn": SDPBackend.CUDNN_ATTENTION,
@@ -64,6 +66,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1_041)
     parser.add_argument("--new-lengths", type=int, default=5, help="unseen key lengths timed")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--split-parts", type=int, nargs="*", default=[2, 4, 6, 8, 11, 16])
     parser.add_argument("--output")
     args = parser.parse_args()
     avoid_recompile = os.environ.get("TORCH_CUDNN_SDPA_AVOID_RECOMPILE", "0")
@@ -93,6 +96,16 @@ def main() -> int:
                     row["new_length_call_ms"] = new_length_ms
             except RuntimeError as error:
                 row["error"] = str(error).splitlines()[0][:200]
+            print(json.dumps(row))
+            rows.append(row)
+        for parts in args.split_parts:
+            row = {"layout": layout, "backend": f"flash, keys split in {parts}"}
+            out = split_key_attention(q, k, v, parts)
+            row["max_abs_difference_to_flash"] = float((out - reference).abs().max())
+            row["device_ms_per_call"] = device_ms(
+                lambda q=q, k=k, v=v, parts=parts: split_key_attention(q, k, v, parts),
+                args.repeats,
+            )
             print(json.dumps(row))
             rows.append(row)
     if args.output:

@@ -27,6 +27,7 @@ import torch
 
 from .engine import StreamEngine
 from .memory import MemoryConfig
+from .model.blocks import ATTENTION_BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class BenchResult:
     profile_ms_per_frame: dict = field(default_factory=dict)
     agreement: dict = field(default_factory=dict)
     graph_agreement: dict = field(default_factory=dict)
+    interrupted: bool = False
     memory_breakdown_gib: dict = field(default_factory=dict)
 
 
@@ -285,14 +287,18 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
     timer = FrameTimer(device)
     from tqdm import tqdm
 
-    for index in tqdm(range(config.frames), desc="frames", unit="frame"):
-        with timer:
-            engine.step(images[index % len(images)])
-        result.latency_ms.append(timer.ms)
-        result.cache_bytes.append(engine.stats().cache_bytes)
-        if cuda:
-            result.allocated_gib.append(torch.cuda.memory_allocated(device) / 2**30)
-            result.reserved_gib.append(torch.cuda.memory_reserved(device) / 2**30)
+    try:
+        for index in tqdm(range(config.frames), desc="frames", unit="frame"):
+            with timer:
+                engine.step(images[index % len(images)])
+            result.latency_ms.append(timer.ms)
+            result.cache_bytes.append(engine.stats().cache_bytes)
+            if cuda:
+                result.allocated_gib.append(torch.cuda.memory_allocated(device) / 2**30)
+                result.reserved_gib.append(torch.cuda.memory_reserved(device) / 2**30)
+    except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep and report the frames run so far
+        logger.warning("interrupted after %d frames", len(result.latency_ms))
+        result.interrupted = True
     if cuda:
         result.peak_allocated_gib = torch.cuda.max_memory_allocated(device) / 2**30
         result.peak_reserved_gib = torch.cuda.max_memory_reserved(device) / 2**30
@@ -419,9 +425,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         choices=("float32", "bfloat16", "float16", "auto"),
         help="precision of the camera and dense heads (auto: as --dtype)",
     )
-    parser.add_argument(
-        "--attention", default=defaults.attention, choices=("sdpa", "sdpa_any", "flash_attn")
-    )
+    parser.add_argument("--attention", default=defaults.attention, choices=ATTENTION_BACKENDS)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
         "--steady-from",

@@ -98,7 +98,7 @@ class StreamEngine:
             ``float32`` as the reference; ``"auto"``: the same as ``dtype`` (half the
             heads' memory, faster dense heads, less precise outputs: see
             benchmarks/README.md for the measured agreement).
-        attention_backend: ``sdpa`` (default), ``sdpa_any`` or ``flash_attn``.
+        attention_backend: one of ``model.blocks.ATTENTION_BACKENDS`` (default ``sdpa``).
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
             eager). Costs compilation time at the first frame of each input size.
