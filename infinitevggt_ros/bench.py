@@ -62,7 +62,7 @@ class BenchConfig:
     seed: int = 0
     compile_blocks: bool = False
     cuda_graphs: bool | str = "auto"
-    head_dtype: str = "float32"
+    head_dtype: str = "auto"
     graph_agreement_frames: int = 0  # eager vs CUDA graphs, with eviction
     graph_agreement_budget: int = 100_000  # small, so eviction starts within ~100 frames
 

@@ -94,10 +94,10 @@ class StreamEngine:
             ``bfloat16``/``float16`` store aggregator weights and KV memory in that
             precision and run it under autocast. ``"auto"``: bfloat16 on CUDA, float32
             elsewhere.
-        head_dtype: precision of the camera and dense heads (weights and compute):
-            ``float32`` as the reference; ``"auto"``: the same as ``dtype`` (half the
-            heads' memory, faster dense heads, less precise outputs: see
-            benchmarks/README.md for the measured agreement).
+        head_dtype: precision of the camera and dense heads (weights and compute).
+            ``"auto"`` (default): the same as ``dtype``, which halves the heads'
+            memory in bfloat16 (benchmarks/README.md gives the measured agreement with
+            float32); ``float32``: as the reference, which keeps its heads in float32.
         attention_backend: one of ``model.blocks.ATTENTION_BACKENDS`` (default ``sdpa``).
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
@@ -118,7 +118,7 @@ class StreamEngine:
         attention_backend: str = "sdpa",
         compile_blocks: bool = False,
         cuda_graphs: bool | str = "auto",
-        head_dtype: torch.dtype | str = torch.float32,
+        head_dtype: torch.dtype | str = "auto",
         **memory_settings: Any,
     ) -> None:
         memory = (memory or MemoryConfig()).with_changes(**memory_settings)
