@@ -14,6 +14,7 @@ Writes a JSON file and a PNG plot and prints a summary with the machine named.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import platform
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine import StreamEngine
+from .engine import StreamEngine, freeze_startup_objects
 from .memory import MemoryConfig
 from .model.blocks import ATTENTION_BACKENDS
 
@@ -65,6 +66,7 @@ class BenchConfig:
     head_dtype: str = "auto"
     graph_agreement_frames: int = 0  # eager vs CUDA graphs, with eviction
     graph_agreement_budget: int = 100_000  # small, so eviction starts within ~100 frames
+    gc_freeze: bool = True  # as the node and the replay do after building the engine
 
 
 @dataclass
@@ -82,6 +84,7 @@ class BenchResult:
     agreement: dict = field(default_factory=dict)
     graph_agreement: dict = field(default_factory=dict)
     interrupted: bool = False
+    gc_pauses: list = field(default_factory=list)  # [frame, generation, ms] of each collection
     memory_breakdown_gib: dict = field(default_factory=dict)
 
 
@@ -174,7 +177,8 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
     busy_us = 0.0
     kernels: dict[str, float] = {}
     for event in prof.key_averages():
-        if event.device_type == DeviceType.CUDA:
+        if event.device_type == DeviceType.CUDA and event.key not in PROFILE_STAGES:
+            # (the stage labels also appear as device events: their spans, not kernels)
             kernel_us = getattr(event, "self_device_time_total", 0.0)
             busy_us += kernel_us
             kernels[event.key[:90]] = kernels.get(event.key[:90], 0.0) + kernel_us
@@ -282,9 +286,21 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         head_dtype=config.head_dtype,
     )
     cuda = device.type == "cuda"
+    if config.gc_freeze:
+        freeze_startup_objects()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     timer = FrameTimer(device)
+    collection_start = [0.0]
+
+    def record_collection(phase: str, info: dict) -> None:
+        if phase == "start":
+            collection_start[0] = time.perf_counter()
+        else:
+            pause_ms = (time.perf_counter() - collection_start[0]) * 1e3
+            result.gc_pauses.append([len(result.latency_ms), info["generation"], pause_ms])
+
+    gc.callbacks.append(record_collection)
     from tqdm import tqdm
 
     try:
@@ -299,6 +315,8 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep and report the frames run so far
         logger.warning("interrupted after %d frames", len(result.latency_ms))
         result.interrupted = True
+    finally:
+        gc.callbacks.remove(record_collection)
     if cuda:
         result.peak_allocated_gib = torch.cuda.max_memory_allocated(device) / 2**30
         result.peak_reserved_gib = torch.cuda.max_memory_reserved(device) / 2**30
@@ -316,6 +334,12 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         result.summary["allocated_growth_pct"] = float(
             100 * (steady.max() - steady[0]) / steady[0]
         )
+    start = result.summary["steady_state_frames"][0]
+    steady_pauses = [pause for pause in result.gc_pauses if pause[0] >= start]
+    result.summary["gc_full_collections_in_steady_state"] = sum(
+        1 for pause in steady_pauses if pause[1] == 2
+    )
+    result.summary["gc_longest_pause_ms"] = max((p[2] for p in steady_pauses), default=0.0)
     if config.profile_frames:
         result.profile_ms_per_frame = profile_stages(engine, images, config.profile_frames)
     return result
@@ -458,6 +482,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         help="replay each frame's fixed-shape steps as CUDA graphs (default: on for CUDA)",
     )
     parser.add_argument(
+        "--gc-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.gc_freeze,
+        help="exclude startup objects from Python's garbage collector, as the node does",
+    )
+    parser.add_argument(
         "--graph-agreement-frames",
         type=int,
         default=0,
@@ -502,6 +532,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         compile_blocks=args.compile,
         cuda_graphs="auto" if args.cuda_graphs is None else args.cuda_graphs,
         head_dtype=args.head_dtype,
+        gc_freeze=args.gc_freeze,
         graph_agreement_frames=args.graph_agreement_frames,
         graph_agreement_budget=args.graph_agreement_budget,
     )
@@ -538,7 +569,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['steady_state_frames'][0]}-{summary['steady_state_frames'][1]}), "
         f"peak allocated {result.peak_allocated_gib:.2f} GiB, reserved "
         f"{result.peak_reserved_gib:.2f} GiB, growth "
-        f"{summary.get('allocated_growth_pct', float('nan')):.2f} %"
+        f"{summary.get('allocated_growth_pct', float('nan')):.2f} %; garbage collector: "
+        f"{summary['gc_full_collections_in_steady_state']} full collections, longest "
+        f"pause {summary['gc_longest_pause_ms']:.1f} ms"
     )
     for stage, times in result.profile_ms_per_frame.items():
         device_ms, host_ms = times["device_ms"], times["cpu_ms"]

@@ -216,7 +216,12 @@ class ReplayResult:
 
 def build_engine(options: ReplayOptions):
     """StreamEngine from a checkpoint or random weights (exactly one must be given)."""
-    from infinitevggt_ros.engine import StreamEngine, resolve_device, resolve_dtype
+    from infinitevggt_ros.engine import (
+        StreamEngine,
+        freeze_startup_objects,
+        resolve_device,
+        resolve_dtype,
+    )
     from infinitevggt_ros.memory import MemoryConfig
 
     if bool(options.checkpoint) == bool(options.random_weights):
@@ -228,17 +233,20 @@ def build_engine(options: ReplayOptions):
     dtype = resolve_dtype(options.dtype, device)
     memory = MemoryConfig(**options.memory)
     if options.checkpoint:
-        return StreamEngine.from_checkpoint(
+        engine = StreamEngine.from_checkpoint(
             options.checkpoint, device=device, dtype=dtype, memory=memory
         )
-    logger.warning(
-        "random %s weights: the predicted geometry is meaningless (use --checkpoint for the "
-        "real model)",
-        options.random_weights,
-    )
-    return StreamEngine.from_random_weights(
-        options.random_weights, seed=options.seed, device=device, dtype=dtype, memory=memory
-    )
+    else:
+        logger.warning(
+            "random %s weights: the predicted geometry is meaningless (use --checkpoint for "
+            "the real model)",
+            options.random_weights,
+        )
+        engine = StreamEngine.from_random_weights(
+            options.random_weights, seed=options.seed, device=device, dtype=dtype, memory=memory
+        )
+    freeze_startup_objects()  # no garbage-collector stalls over the model's objects
+    return engine
 
 
 # --------------------------------------------------------------------------- bag output
