@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine import StreamEngine, freeze_startup_objects
+from .engine import StreamEngine
 from .memory import MemoryConfig
 from .model.blocks import ATTENTION_BACKENDS
 
@@ -66,7 +66,6 @@ class BenchConfig:
     head_dtype: str = "auto"
     graph_agreement_frames: int = 0  # eager vs CUDA graphs, with eviction
     graph_agreement_budget: int = 100_000  # small, so eviction starts within ~100 frames
-    gc_freeze: bool = True  # as the node and the replay do after building the engine
 
 
 @dataclass
@@ -286,8 +285,6 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
         head_dtype=config.head_dtype,
     )
     cuda = device.type == "cuda"
-    if config.gc_freeze:
-        freeze_startup_objects()
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     timer = FrameTimer(device)
@@ -482,12 +479,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         help="replay each frame's fixed-shape steps as CUDA graphs (default: on for CUDA)",
     )
     parser.add_argument(
-        "--gc-freeze",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.gc_freeze,
-        help="exclude startup objects from Python's garbage collector, as the node does",
-    )
-    parser.add_argument(
         "--graph-agreement-frames",
         type=int,
         default=0,
@@ -532,7 +523,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         compile_blocks=args.compile,
         cuda_graphs="auto" if args.cuda_graphs is None else args.cuda_graphs,
         head_dtype=args.head_dtype,
-        gc_freeze=args.gc_freeze,
         graph_agreement_frames=args.graph_agreement_frames,
         graph_agreement_budget=args.graph_agreement_budget,
     )

@@ -13,7 +13,6 @@ so several engines can share one model.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -50,19 +49,6 @@ def use_lean_cuda_allocator() -> None:
     Called by the long-running programs (node, replay) before they touch CUDA.
     """
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", CUDA_ALLOCATOR_DEFAULTS)
-
-
-def freeze_startup_objects() -> None:
-    """Keep everything alive now (modules, the model's parameters and modules, the
-    engine) out of Python's cyclic garbage collector from here on.
-
-    A full collection otherwise walks all of them every few dozen frames and stalls the
-    host for tens of milliseconds, and with it the GPU, which waits for the host between
-    the CUDA graphs of a frame. Called by the long-running programs once the engine is
-    built; objects created later are collected as usual.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def resolve_device(device: torch.device | str) -> torch.device:

@@ -216,12 +216,7 @@ class ReplayResult:
 
 def build_engine(options: ReplayOptions):
     """StreamEngine from a checkpoint or random weights (exactly one must be given)."""
-    from infinitevggt_ros.engine import (
-        StreamEngine,
-        freeze_startup_objects,
-        resolve_device,
-        resolve_dtype,
-    )
+    from infinitevggt_ros.engine import StreamEngine, resolve_device, resolve_dtype
     from infinitevggt_ros.memory import MemoryConfig
 
     if bool(options.checkpoint) == bool(options.random_weights):
@@ -245,7 +240,6 @@ def build_engine(options: ReplayOptions):
         engine = StreamEngine.from_random_weights(
             options.random_weights, seed=options.seed, device=device, dtype=dtype, memory=memory
         )
-    freeze_startup_objects()  # no garbage-collector stalls over the model's objects
     return engine
 
 

@@ -294,12 +294,7 @@ class StreamNode(LifecycleNode):
     # ------------------------------------------------------------------ set-up helpers
 
     def _create_engine(self):
-        from infinitevggt_ros.engine import (
-            StreamEngine,
-            freeze_startup_objects,
-            resolve_device,
-            resolve_dtype,
-        )
+        from infinitevggt_ros.engine import StreamEngine, resolve_device, resolve_dtype
         from infinitevggt_ros.memory import MemoryConfig
 
         params = self.params
@@ -329,7 +324,6 @@ class StreamNode(LifecycleNode):
             f"model ready on {engine.device} ({str(engine.dtype).replace('torch.', '')}), "
             f"memory {engine.memory}"
         )
-        freeze_startup_objects()  # no garbage-collector stalls over the model's objects
         return engine
 
     def _prepare_camera_mount(self) -> str | None:
