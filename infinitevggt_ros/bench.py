@@ -18,6 +18,7 @@ import gc
 import json
 import logging
 import platform
+import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -259,7 +260,9 @@ def measure_agreement(config: BenchConfig, images: torch.Tensor, frames: int) ->
     return results
 
 
-def run_benchmark(config: BenchConfig) -> BenchResult:
+def run_benchmark(
+    config: BenchConfig, save_to: Path | None = None, save_every: int = 0
+) -> BenchResult:
     device = torch.device(config.device)
     result = BenchResult(config=config, machine=describe_machine(device))
     images = synthetic_frames(16, config.height, config.width, device, config.seed)
@@ -309,6 +312,9 @@ def run_benchmark(config: BenchConfig) -> BenchResult:
             if cuda:
                 result.allocated_gib.append(torch.cuda.memory_allocated(device) / 2**30)
                 result.reserved_gib.append(torch.cuda.memory_reserved(device) / 2**30)
+            if save_to is not None and save_every and (index + 1) % save_every == 0:
+                # A long run killed from outside still leaves its frames so far.
+                save_to.write_text(json.dumps(asdict(result)))
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep and report the frames run so far
         logger.warning("interrupted after %d frames", len(result.latency_ms))
         result.interrupted = True
@@ -503,6 +509,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         default=["392x518"],
         help="... and these HxW sizes (--frames frames each)",
     )
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        help="also write --output every this many frames (long runs that may be killed)",
+    )
     parser.add_argument("--output", type=Path, help="JSON file to write")
     parser.add_argument("--plot", type=Path, help="PNG file to write")
     args = parser.parse_args(argv)
@@ -546,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         return 0
-    result = run_benchmark(config)
+    # A polite kill (timeout, a job scheduler) ends the run like Ctrl-C: results are kept.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = run_benchmark(config, args.output, args.save_every)
     summary = result.summary
     print(f"machine: {json.dumps(result.machine)}")
     print(
