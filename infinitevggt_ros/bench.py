@@ -404,6 +404,9 @@ def plot_result(result: BenchResult, path: Path) -> None:
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     top.plot(result.latency_ms, lw=0.6)
     top.set_ylabel("ms per frame")
+    if result.summary:
+        # The first frames (compilation, graph capture) would flatten the rest.
+        top.set_ylim(0, 2.5 * result.summary["ms_per_frame_p50"])
     top.set_title(
         f"{result.config.preset} {result.config.height}x{result.config.width} "
         f"{result.config.dtype}, budget {result.config.total_budget} on "
