@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""The model as a program of fixed-shape steps between attention calls, and the engine
+options built on it (CUDA graphs, head precision). CPU only: the CUDA-graph replay itself
+is checked against the eager engine by ``infinitevggt-bench --graph-agreement-frames``."""
+
+import pytest
+import torch
+
+from infinitevggt_ros.cuda_graphs import FrameGraphs, GraphCaptureError
+from infinitevggt_ros.engine import StreamEngine
+from infinitevggt_ros.memory import RollingKVMemory
+from infinitevggt_ros.model.blocks import AttentionCall, run_program
+from infinitevggt_ros.model.streamvggt import StreamVGGT, memory_lookup
+
+OUTPUTS = ("depth", "depth_conf", "world_points", "world_points_conf", "pose_enc")
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return StreamVGGT.from_random_weights("tiny", seed=5)
+
+
+def streaming_memory(model: StreamVGGT, tokens_per_frame: int) -> RollingKVMemory:
+    from infinitevggt_ros.memory import MemoryConfig
+
+    config = model.config
+    memory = RollingKVMemory(
+        MemoryConfig(total_budget=None),
+        config.aggregator.depth,
+        config.camera_head.trunk_depth,
+        config.camera_head.num_iterations,
+    )
+    memory.begin_frame(tokens_per_frame)
+    return memory
+
+
+def test_a_streaming_frame_yields_one_call_per_memory_layer(tiny_model):
+    config = tiny_model.config
+    image = torch.rand(1, 1, 3, 28, 42)
+    memory = streaming_memory(tiny_model, config.tokens_per_frame(28, 42))
+    lookup = memory_lookup(memory.global_layers, memory.camera_kv)
+    slots = []
+
+    def answer(call: AttentionCall) -> torch.Tensor:
+        slots.append(call.slot)
+        return call.run(lookup)
+
+    run_program(tiny_model.program(image, True, True), answer=answer)
+    camera = config.camera_head
+    expected = [("global", i) for i in range(config.aggregator.depth)] + [
+        ("camera", it, b) for it in range(camera.num_iterations) for b in range(camera.trunk_depth)
+    ]
+    assert slots == expected  # the graph runner captures len(slots) + 1 fixed-shape steps
+
+
+def test_program_run_step_by_step_equals_the_forward_pass(tiny_model):
+    config = tiny_model.config
+    images = torch.rand(2, 1, 1, 3, 28, 42, generator=torch.Generator().manual_seed(2))
+    tokens = config.tokens_per_frame(28, 42)
+    by_forward, by_steps = (streaming_memory(tiny_model, tokens) for _ in range(2))
+    for index, image in enumerate(images):
+        for memory in (by_forward, by_steps):
+            memory.begin_frame(tokens)
+        expected = tiny_model(image, index == 0, by_forward.global_layers, by_forward.camera_kv)
+        program = tiny_model.program(image, index == 0, True)
+        lookup = memory_lookup(by_steps.global_layers, by_steps.camera_kv)
+        call = next(program)
+        try:
+            while True:
+                call = program.send(call.run(lookup))
+        except StopIteration as finished:
+            stepped = finished.value
+        for name in OUTPUTS:
+            assert torch.equal(getattr(expected, name), getattr(stepped, name)), name
+
+
+def test_a_failing_runner_leaves_no_autocast_behind(tiny_model):
+    image = torch.rand(1, 1, 3, 28, 42)
+
+    def failing_answer(call: AttentionCall) -> torch.Tensor:
+        assert torch.is_autocast_enabled("cpu")  # the program's aggregator region
+        raise RuntimeError("runner failed")
+
+    with pytest.raises(RuntimeError, match="runner failed"):
+        run_program(tiny_model.program(image, True, False, torch.bfloat16), answer=failing_answer)
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_attention_call_runs_under_the_autocast_of_its_call_site():
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, n, 8, generator=generator) for n in (4, 6, 6))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        call = AttentionCall.make(q, k, v, None, None, "sdpa")
+        inside = call.run(None)
+    outside = call.run(None)
+    assert call.autocast_dtype == torch.bfloat16
+    assert torch.equal(inside, outside)
+    with pytest.raises(ValueError, match="needs a memory"):
+        AttentionCall.make(q, k, v, ("global", 0), None, "sdpa").run(None)
+
+
+def test_cuda_graphs_are_off_on_the_cpu_and_refused_when_forced(tiny_model):
+    assert StreamEngine(tiny_model).cuda_graphs is False  # "auto"
+    with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
+        StreamEngine(tiny_model, cuda_graphs=True)
+    with pytest.raises(ValueError, match="cuda_graphs must be True, False or 'auto'"):
+        StreamEngine(tiny_model, cuda_graphs="yes")
+    with pytest.raises(GraphCaptureError, match="need a CUDA device"):
+        FrameGraphs.capture(tiny_model, (28, 42), None, torch.device("cpu"))
+
+
+def test_heads_follow_the_compute_dtype_unless_float32_is_asked_for():
+    images = torch.rand(3, 3, 28, 42, generator=torch.Generator().manual_seed(4))
+    results = {}
+    for head_dtype in ("auto", "float32"):
+        model = StreamVGGT.from_random_weights("tiny", seed=5)
+        engine = StreamEngine(model, dtype="bfloat16", head_dtype=head_dtype, total_budget=None)
+        expected = torch.bfloat16 if head_dtype == "auto" else torch.float32
+        assert engine.head_dtype == expected
+        for head in (model.camera_head, model.depth_head, model.point_head):
+            assert {p.dtype for p in head.parameters()} == {expected}
+        results[head_dtype] = [engine.step(image) for image in images]
+    for low, high in zip(results["auto"], results["float32"], strict=True):
+        for name in OUTPUTS:
+            a, b = getattr(low, name), getattr(high, name)
+            assert a.dtype == torch.float32 and bool(torch.isfinite(a).all())
+            assert float((a - b).abs().max()) <= 0.05 * float(b.abs().max()), name
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        StreamEngine(StreamVGGT.from_random_weights("tiny"), head_dtype="int8")
