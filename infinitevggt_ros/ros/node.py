@@ -8,14 +8,18 @@ starts the inference thread; ``on_deactivate`` stops both; ``on_cleanup`` drops 
 ``main()`` configures and activates it unless ``autostart`` is false.
 
 Threads: the executor thread only queues images, answers services and parameters and
-publishes diagnostics; one worker thread owns the engine (decode, preprocess, inference,
-message building, publishing), so callbacks never wait for inference.
+publishes diagnostics, so callbacks never wait for inference. The worker thread owns the
+engine (decode, preprocess, inference); it hands each result to the publisher thread, which
+builds and publishes its messages while the worker already runs the next frame (the engine
+waits for the GPU with the GIL released, so message building costs no frame rate). The
+hand-off keeps frame order and never drops a result: a worker ahead of publishing waits.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import sys
 import threading
@@ -52,6 +56,9 @@ from infinitevggt_ros.ros.params import (
 )
 
 NODE_NAME = "infinitevggt"
+# Results waiting for the publisher thread: one lets message building of frame t overlap
+# inference of frame t+1 while keeping the worker at most one frame ahead (latency).
+RESULT_HANDOFF_CAPACITY = 1
 
 
 @dataclass
@@ -93,6 +100,58 @@ class FrameInbox:
             self._condition.notify_all()
 
 
+class ResultHandoff:
+    """Finished frames from the worker to the publisher thread: in order, none dropped.
+
+    A bounded FIFO for one producer and one consumer. ``put`` waits while ``capacity``
+    items are waiting, so the worker runs at most ``capacity`` frames ahead of publishing
+    and memory stays bounded. ``close`` refuses further items (a waiting ``put`` returns
+    False) while ``get`` still hands out the items already accepted, then returns None.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._items: collections.deque[Any] = collections.deque()
+        self._capacity = int(capacity)
+        self._condition = threading.Condition()
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Appends ``item``, waiting for room; False (item not accepted) once closed."""
+        with self._condition:
+            while len(self._items) >= self._capacity and not self._closed:
+                self._condition.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            self._condition.notify_all()
+            return True
+
+    def get(self, timeout_s: float | None = None) -> Any | None:
+        """The oldest item; None when closed and empty, or after ``timeout_s`` without one."""
+        with self._condition:
+            if not self._condition.wait_for(
+                lambda: self._items or self._closed, timeout=timeout_s
+            ):
+                return None
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._condition.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+
+def _window() -> collections.deque:
+    """The last values of a per-frame figure shown on /diagnostics."""
+    return collections.deque(maxlen=50)
+
+
 @dataclass
 class _Counters:
     """Totals shown on /diagnostics (guarded by the node's lock)."""
@@ -104,7 +163,12 @@ class _Counters:
     resets: int = 0
     last_bad_reason: str = ""
     last_reset_reason: str = ""
-    latencies_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=50))
+    latencies_s: collections.deque = field(default_factory=_window)
+    # Per-stage wall times of the last frames: engine.step on the worker, the wait for the
+    # publisher thread, message building + publishing on the publisher thread.
+    engine_step_s: collections.deque = field(default_factory=_window)
+    handoff_wait_s: collections.deque = field(default_factory=_window)
+    messages_s: collections.deque = field(default_factory=_window)
     engine_stats: Any = None
     sequence_frames: int = 0
 
@@ -118,7 +182,25 @@ class _SequenceState:
     last_stamp_ns: int | None = None
     image_hw: tuple[int, int] | None = None
     frame_id: str | None = None
+    # Appended to by the publisher thread only (jobs keep their sequence's path, so frames
+    # computed before a reset still extend the old path, never the new one).
     path: Path = field(default_factory=Path)
+
+
+@dataclass
+class _PublishJob:
+    """One inferred frame and everything its messages need, as of when it was inferred."""
+
+    result: Any  # FrameResult
+    prepared: Any  # preprocess.PreparedImage
+    stamp: Any  # builtin_interfaces.msg.Time
+    stamp_ns: int
+    frames: convert.OutputFrames
+    options: convert.OutputOptions
+    include_dense: bool
+    model_intrinsic: np.ndarray | None
+    sequence: _SequenceState
+    max_path_length: int
 
 
 class StreamNode(LifecycleNode):
@@ -135,8 +217,10 @@ class StreamNode(LifecycleNode):
         self._camera_info: CameraInfo | None = None
         self._engine = None
         self._worker: threading.Thread | None = None
+        self._publisher: threading.Thread | None = None
         self._stop = threading.Event()
         self._inbox = FrameInbox(1)
+        self._handoff = ResultHandoff(RESULT_HANDOFF_CAPACITY)
         self._sequence = _SequenceState()
         self._outputs: dict[str, Any] = {}
         self._inputs: list[Any] = []
@@ -232,7 +316,14 @@ class StreamNode(LifecycleNode):
         self._inputs = [image_sub, info_sub]
         self._inbox = FrameInbox(1 if params.process_policy == "latest" else params.queue_size)
         self._stop.clear()
-        self._worker = threading.Thread(target=self._run_worker, name="inference", daemon=True)
+        self._handoff = ResultHandoff(RESULT_HANDOFF_CAPACITY)
+        self._publisher = threading.Thread(
+            target=self._run_publisher, args=(self._handoff,), name="publisher", daemon=True
+        )
+        self._publisher.start()
+        self._worker = threading.Thread(
+            target=self._run_worker, args=(self._handoff,), name="inference", daemon=True
+        )
         self._worker.start()
         self.get_logger().info(
             f"active: {params.input_transport} images on {image_topic}, model width "
@@ -282,14 +373,24 @@ class StreamNode(LifecycleNode):
             pass
 
     def stop_worker(self, timeout_s: float = 2.0) -> bool:
-        """Stops the inference thread; True if it ended within ``timeout_s``."""
+        """Stops the inference and publisher threads; True if both ended within ``timeout_s``.
+
+        The frame being inferred is finished and published, as are the results waiting for
+        the publisher; images not yet started are dropped.
+        """
+        deadline = time.monotonic() + timeout_s
         self._stop.set()
         self._inbox.clear()
         worker, self._worker = self._worker, None
-        if worker is None:
-            return True
-        worker.join(timeout_s)
-        return not worker.is_alive()
+        publisher, self._publisher = self._publisher, None
+        if worker is not None:
+            worker.join(timeout_s)
+        # After the worker: its last result is still accepted. A worker stuck mid-frame
+        # finds the hand-off closed and drops its result.
+        self._handoff.close()
+        if publisher is not None:
+            publisher.join(max(0.0, deadline - time.monotonic()))
+        return not any(t is not None and t.is_alive() for t in (worker, publisher))
 
     # ------------------------------------------------------------------ set-up helpers
 
@@ -407,17 +508,34 @@ class StreamNode(LifecycleNode):
 
     # ------------------------------------------------------------------ worker thread
 
-    def _run_worker(self) -> None:
+    def _run_worker(self, handoff: ResultHandoff) -> None:
         while not self._stop.is_set():
             item = self._inbox.get(timeout_s=0.1)
             if item is None or self._stop.is_set():
                 continue
             try:
-                self._process(item)
+                self._process(item, handoff)
             except Exception as error:  # the worker must survive anything one frame does
                 if self._stop.is_set() or not rclpy.ok(context=self.context):
                     return
                 self.get_logger().error(f"frame failed: {error!r}", throttle_duration_sec=5.0)
+                with self._lock:
+                    self._counters.failed_frames += 1
+
+    def _run_publisher(self, handoff: ResultHandoff) -> None:
+        """Publisher thread: builds and publishes each result, in the order inferred."""
+        while True:
+            job = handoff.get()
+            if job is None:  # closed and drained
+                return
+            try:
+                self._publish_job(job)
+            except Exception as error:  # one bad frame must not end publishing
+                if not rclpy.ok(context=self.context):
+                    return
+                self.get_logger().error(
+                    f"publishing a frame failed: {error!r}", throttle_duration_sec=5.0
+                )
                 with self._lock:
                     self._counters.failed_frames += 1
 
@@ -427,7 +545,7 @@ class StreamNode(LifecycleNode):
             self._counters.last_bad_reason = reason
         self.get_logger().warning(f"bad image ignored: {reason}", throttle_duration_sec=5.0)
 
-    def _process(self, item: _QueuedImage) -> None:
+    def _process(self, item: _QueuedImage, handoff: ResultHandoff) -> None:
         from infinitevggt_ros.preprocess import prepare_image
 
         message = item.message
@@ -474,7 +592,9 @@ class StreamNode(LifecycleNode):
             return
         try:
             prepared = prepare_image(rgb, params.model_width, params.preprocess_mode)
+            step_started = time.perf_counter()
             result = engine.step(prepared.tensor)
+            engine_step_s = time.perf_counter() - step_started
         except ValueError as error:
             self._reject(str(error))
             return
@@ -498,24 +618,55 @@ class StreamNode(LifecycleNode):
             ),
             depth_resolution=params.depth_resolution,
         )
-        messages = convert.build_frame_messages(
-            result,
-            prepared,
-            convert.model_input_rgb(prepared.tensor),
-            stamp,
-            sequence.frames,
-            options,
+        job = _PublishJob(
+            result=result,
+            prepared=prepared,
+            stamp=stamp,
+            stamp_ns=stamp_ns,
+            frames=sequence.frames,
+            options=options,
             include_dense=result.frame_index % params.publish_every_n == 0,
             model_intrinsic=self._calibrated_intrinsics(prepared, image_hw),
+            sequence=sequence,
+            max_path_length=params.max_path_length,
         )
-        self._publish(messages, sequence)
-        latency_s = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
+        # The engine belongs to this thread: its statistics are read here, in order with
+        # resets, so sequence_frames never goes back to an older sequence's count.
         engine_stats = engine.stats()
+        with self._lock:
+            self._counters.engine_step_s.append(engine_step_s)
+            self._counters.engine_stats = engine_stats
+            self._counters.sequence_frames = result.frame_index + 1
+        wait_started = time.perf_counter()
+        accepted = handoff.put(job)
+        wait_s = time.perf_counter() - wait_started
+        with self._lock:
+            self._counters.handoff_wait_s.append(wait_s)
+        if not accepted:
+            self.get_logger().info(
+                f"node stopping: frame {result.frame_index} inferred but not published"
+            )
+
+    def _publish_job(self, job: _PublishJob) -> None:
+        """Publisher thread: messages of one frame (the only thread that publishes them)."""
+        started = time.perf_counter()
+        messages = convert.build_frame_messages(
+            job.result,
+            job.prepared,
+            convert.model_input_rgb(job.prepared.tensor),
+            job.stamp,
+            job.frames,
+            job.options,
+            include_dense=job.include_dense,
+            model_intrinsic=job.model_intrinsic,
+        )
+        self._publish(messages, job.sequence, job.max_path_length)
+        messages_s = time.perf_counter() - started
+        latency_s = (self.get_clock().now().nanoseconds - job.stamp_ns) * 1e-9
         with self._lock:
             self._counters.processed += 1
             self._counters.latencies_s.append(latency_s)
-            self._counters.engine_stats = engine_stats
-            self._counters.sequence_frames = result.frame_index + 1
+            self._counters.messages_s.append(messages_s)
 
     def _auto_reset_reason(
         self, stamp_ns: int, image_hw: tuple[int, int], frame_id: str
@@ -594,13 +745,14 @@ class StreamNode(LifecycleNode):
             return None
         return np.asarray(prepared.camera_to_model_intrinsics(k_camera))
 
-    def _publish(self, messages: convert.FrameMessages, sequence: _SequenceState) -> None:
-        params = self.params
+    def _publish(
+        self, messages: convert.FrameMessages, sequence: _SequenceState, max_path_length: int
+    ) -> None:
         outputs = self._outputs
         if self._tf_publisher is not None:
             self._tf_publisher.publish(self._tf_message_type(transforms=[messages.transform]))
         outputs["odometry"].publish(messages.odometry)
-        convert.append_to_path(sequence.path, messages.pose, params.max_path_length)
+        convert.append_to_path(sequence.path, messages.pose, max_path_length)
         outputs["path"].publish(sequence.path)
         if messages.cloud is not None:
             outputs["points"].publish(messages.cloud)
@@ -615,6 +767,11 @@ class StreamNode(LifecycleNode):
             counters = self._counters
             received, processed = counters.received, counters.processed
             latencies = list(counters.latencies_s)
+            stage_means = {
+                "engine_step_mean_s": _mean(counters.engine_step_s),
+                "handoff_wait_mean_s": _mean(counters.handoff_wait_s),
+                "messages_mean_s": _mean(counters.messages_s),
+            }
             values = {
                 "received_frames": received,
                 "processed_frames": processed,
@@ -640,6 +797,8 @@ class StreamNode(LifecycleNode):
         values["processed_rate_hz"] = f"{self._rates_hz[1]:.2f}"
         values["latency_last_s"] = f"{latencies[-1]:.4f}" if latencies else ""
         values["latency_mean_s"] = f"{sum(latencies) / len(latencies):.4f}" if latencies else ""
+        for key, mean_s in stage_means.items():
+            values[key] = "" if math.isnan(mean_s) else f"{mean_s:.4f}"
         engine = self._engine
         if engine is not None:
             memory = engine.memory
@@ -681,6 +840,11 @@ def _plain_value(value: Any) -> Any:
     if hasattr(value, "tolist") or isinstance(value, tuple):
         return list(value)
     return value
+
+
+def _mean(values: collections.deque) -> float:
+    """Mean of ``values``; NaN when there are none yet."""
+    return sum(values) / len(values) if values else math.nan
 
 
 def _gpu_memory_bytes(device: Any) -> int:
