@@ -195,3 +195,15 @@ def run_ruff() -> Callable[..., subprocess.CompletedProcess]:
         return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
 
     return run
+
+
+@pytest.fixture()
+def single_thread():
+    """Torch on one thread: for tests of thousands of tiny steps, where thread hand-offs
+    cost more than they save (and two test processes share the CI machine's 2 cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

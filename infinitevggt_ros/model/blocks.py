@@ -366,12 +366,19 @@ class Attention(nn.Module):
         """x [B, N, C] -> [B, N, C]. ``rope`` rotates queries and keys. With
         ``kv_layer`` the tokens also attend to (and are stored in) that memory; cached
         keys are post-norm and post-RoPE."""
-        q, k, v = self.project(x, rope)
+        return self.merge(self.attend(self.project(x, rope), kv_layer, attn_mask))
+
+    def attend(
+        self,
+        qkv: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        kv_layer: KVLayer | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Projected queries, keys, values -> attention output [B, heads, N, D] (storing
+        keys and values in ``kv_layer`` first, if given)."""
         if kv_layer is None:
-            out = attend(q, k, v, attn_mask=attn_mask, backend=self.backend)
-        else:
-            out = attend_with_memory(q, k, v, kv_layer, attn_mask, self.backend)
-        return self.merge(out)
+            return attend(*qkv, attn_mask=attn_mask, backend=self.backend)
+        return attend_with_memory(*qkv, kv_layer, attn_mask, self.backend)
 
 
 class Mlp(nn.Module):
@@ -442,8 +449,8 @@ class Block(nn.Module):
         kv_layer: KVLayer | None = None,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), rope, kv_layer, attn_mask))
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        attended = self.attn.attend(self.attention_inputs(x, rope), kv_layer, attn_mask)
+        return self.finish(x, attended)
 
     def attention_inputs(
         self, x: torch.Tensor, rope: RotaryTables | None = None

@@ -36,15 +36,6 @@ def frames(count: int, height: int = 28, width: int = 42, seed: int = 1) -> torc
     return torch.rand(count, 3, height, width, generator=generator)
 
 
-@pytest.fixture()
-def single_thread():
-    # Thousands of tiny frames: thread hand-offs cost more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_model():
     return StreamVGGT.from_random_weights("tiny", seed=3)

@@ -19,15 +19,6 @@ from infinitevggt_ros.memory import KVCacheLayer, MemoryConfig, RollingKVMemory
 HEADS, DIM = 2, 4
 
 
-@pytest.fixture()
-def single_thread():
-    # Tens of thousands of tiny updates: thread hand-offs cost more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def token_pool(count: int, tokens: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``count`` updates of random keys [1, heads, tokens, dim]; values carry a token id in
     channel 0 (unique within the pool) so kept tokens can be told apart."""
