@@ -70,8 +70,7 @@ class FrameGraphs:
         if device.type != "cuda":
             raise GraphCaptureError(f"CUDA graphs need a CUDA device, got {device}")
         height, width = image_hw
-        graphs = cls(torch.zeros(1, 1, 3, height, width, device=device))
-        graphs.image.fill_(0.5)
+        graphs = cls(torch.full((1, 1, 3, height, width), 0.5, device=device))
         current = torch.cuda.current_stream(device)
         side = torch.cuda.Stream(device)
 
@@ -111,7 +110,9 @@ class FrameGraphs:
                 graphs.calls.append(call)
                 answer = graphs._buffer("answer", _answer_without_memory(call))
                 graphs.answers.append(answer)
-        except (RuntimeError, GraphCaptureError) as error:
+        except GraphCaptureError:
+            raise
+        except RuntimeError as error:
             raise GraphCaptureError(f"capturing the frame program failed: {error}") from error
         finally:
             steps.close()
