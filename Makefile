@@ -12,11 +12,14 @@ PYTEST_ARGS ?=
 # Extra arguments for the demo module, e.g. make demo DEMO_ARGS="--frames 20"
 DEMO_ARGS ?=
 
-.PHONY: help setup build test demo lint format lock clean distclean
+.PHONY: help setup build test typecheck format-check demo lint format lock clean distclean
 
 help:
 	@echo "make demo      set up (first time) and run the demo (python -m infinitevggt_ros.offline.demo)"
-	@echo "make test      set up (first time), build, run all tests on loopback-only DDS"
+	@echo "make test      set up (first time), build, check formatting and types, run all tests"
+	@echo "               on loopback-only DDS"
+	@echo "make typecheck mypy over the package (pyproject.toml [tool.mypy]: strict on the core)"
+	@echo "make format-check  ruff format --check (what make test and test_flake8 require)"
 	@echo "make setup     create/update .venv and the stand-in tf2_msgs (scripts/dev_env.sh)"
 	@echo "make build     colcon build of this package into .build/ws"
 	@echo "make lint      ruff over the code (the same rules test_flake8/test_pep257 use)"
@@ -30,16 +33,18 @@ setup:
 build: setup
 	@scripts/colcon_build.sh
 
-test: build
+# Formatting and types first: their failures are quick to read and to fix.
+test: build format-check typecheck
 	@scripts/loopback_run.sh $(PYTHON) -m pytest $(if $(CI),--durations=15) $(PYTEST_ARGS)
 
 demo: build
-	@if [ -f infinitevggt_ros/offline/demo.py ]; then \
-		scripts/loopback_run.sh $(PYTHON) -m infinitevggt_ros.offline.demo $(DEMO_ARGS); \
-	else \
-		echo "make demo: infinitevggt_ros/offline/demo.py is not written yet (issue 5); nothing to run." >&2; \
-		exit 2; \
-	fi
+	@scripts/loopback_run.sh $(PYTHON) -m infinitevggt_ros.offline.demo $(DEMO_ARGS)
+
+typecheck: setup
+	$(PYTHON) -m mypy
+
+format-check: setup
+	$(RUFF) format --check $(LINT_PATHS)
 
 lint: setup
 	$(RUFF) check $(LINT_PATHS)

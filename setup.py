@@ -37,8 +37,7 @@ setup(
     entry_points={
         "console_scripts": [
             f"stream_node = {PACKAGE_NAME}.ros.node:main",
-            f"replay = {PACKAGE_NAME}.offline.replay:main",
-            f"infinitevggt-replay = {PACKAGE_NAME}.offline.replay:main",
+            f"infinitevggt-replay = {PACKAGE_NAME}.offline.replay_cli:main",
             f"infinitevggt-eval = {PACKAGE_NAME}.offline.eval:main",
             f"infinitevggt-bench = {PACKAGE_NAME}.bench:main",
         ],

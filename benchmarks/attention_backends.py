@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from infinitevggt_ros.model.blocks import split_key_attention
+from infinitevggt_ros.model.attention import split_key_attention
 
 BACKENDS = {
     "flash": SDPBackend.FLASH_ATTENTION,

@@ -119,13 +119,10 @@ def generate_sequence(folder: Path, frames: int, width: int, height: int, fmt: s
 def run(args: argparse.Namespace, workdir: Path) -> E2EReport:
     import torch
 
-    from infinitevggt_ros.bench import describe_machine
-    from infinitevggt_ros.offline.replay import (
-        ReplayOptions,
-        build_engine,
-        replay_sequence,
-        summarise_stages,
-    )
+    from infinitevggt_ros.engine import build_engine
+    from infinitevggt_ros.offline.bench import describe_machine
+    from infinitevggt_ros.offline.replay import ReplayOptions, replay_sequence
+    from infinitevggt_ros.offline.replay_report import summarise_stages
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU")
@@ -134,24 +131,24 @@ def run(args: argparse.Namespace, workdir: Path) -> E2EReport:
     generation_s = time.perf_counter() - t0
     logger.info("generated %d frames in %.1f s: %s", args.frames, generation_s, folder)
 
-    options = ReplayOptions(
+    options = ReplayOptions.with_params(
         random_weights=args.preset,
         device=args.device,
         dtype=args.dtype,
         model_width=args.model_width,
-        memory={"total_budget": args.total_budget or None},
+        total_budget=args.total_budget,
         write_bag=False,
         write_plots=False,
         progress=args.progress,
     )
     t0 = time.perf_counter()
-    engine = build_engine(options)
+    engine = build_engine(options.params.engine_config(), options.params.memory_config())
     engine_build_s = time.perf_counter() - t0
     result = replay_sequence(folder, workdir / "replay", options, engine=engine)
     summary, records = result.summary, result.records
     warmup = min(args.warmup, len(records) - 1)
     steady = summarise_stages(records, skip_first=warmup)
-    engine_steady = [r.latency_ms for r in records[warmup:]]
+    engine_steady = [r.engine_ms for r in records[warmup:]]
     engine_steady.sort()
     p95_index = min(len(engine_steady) - 1, round(0.95 * (len(engine_steady) - 1)))
     return E2EReport(

@@ -29,7 +29,7 @@ import torch
 
 from .engine import StreamEngine
 from .memory import MemoryConfig
-from .model.blocks import ATTENTION_BACKENDS
+from .model.attention import ATTENTION_BACKENDS
 
 logger = logging.getLogger(__name__)
 

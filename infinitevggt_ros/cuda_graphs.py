@@ -20,7 +20,7 @@ import logging
 
 import torch
 
-from .model.blocks import AttentionCall, MemoryLookup, run_program
+from .model.program import AttentionCall, MemoryLookup, Program, run_program
 from .model.streamvggt import Predictions, StreamVGGT
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class FrameGraphs:
         self.calls: list[AttentionCall] = []  # between step i and i+1, on static buffers
         self.answers: list[torch.Tensor] = []  # where step i+1 reads call i's output
         self.outputs: Predictions | None = None
-        self._buffers: dict[tuple, torch.Tensor] = {}
+        self._buffers: dict[tuple[str, tuple[int, ...], torch.dtype], torch.Tensor] = {}
 
     @property
     def image_hw(self) -> tuple[int, int]:
@@ -72,9 +72,9 @@ class FrameGraphs:
         height, width = image_hw
         graphs = cls(torch.full((1, 1, 3, height, width), 0.5, device=device))
         current = torch.cuda.current_stream(device)
-        side = torch.cuda.Stream(device)
+        side = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]  # unannotated in torch
 
-        def program():
+        def program() -> Program[Predictions]:
             return model.program(graphs.image, False, True, autocast_dtype)
 
         # Warm up on the capture stream: libraries choose kernels and allocate their
@@ -91,11 +91,12 @@ class FrameGraphs:
         try:
             while True:
                 graph = torch.cuda.CUDAGraph()
-                call, finished = None, None
+                call: AttentionCall | None = None
+                finished: Predictions | None = None
                 with torch.cuda.stream(side):
                     graph.capture_begin(pool=pool, capture_error_mode="thread_local")
                     try:
-                        call = steps.send(answer)
+                        call = next(steps) if answer is None else steps.send(answer)
                         call = graphs._stage(call)
                     except StopIteration as done:
                         finished = done.value
@@ -104,7 +105,7 @@ class FrameGraphs:
                 current.wait_stream(side)
                 graph.replay()
                 graphs.steps.append(graph)
-                if finished is not None:
+                if call is None:  # the program returned in this step
                     graphs.outputs = finished
                     break
                 graphs.calls.append(call)
@@ -155,6 +156,8 @@ class FrameGraphs:
             step.replay()
             answer.copy_(call.run(memory))
         self.steps[-1].replay()
+        if self.outputs is None:
+            raise GraphCaptureError("FrameGraphs.run needs a captured program (capture)")
         return self.outputs
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,6 @@ from .results import FrameResult
 logger = logging.getLogger(__name__)
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
-# What ``StreamEngine.stats()`` returns (the memory's snapshot; public name kept here).
-EngineStats = MemoryStats
 
 
 # The KV buffers grow while the memory fills and per-frame activations come and go;
@@ -81,6 +78,84 @@ def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype must be one of {SUPPORTED_DTYPES}, got {dtype}")
     return dtype
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which network, where and how fast: everything ``build_engine`` needs but the memory.
+
+    Built from the parameter table (``ros/params.py``), so the node, the replay and the
+    benchmark take the same options with the same defaults.
+
+    Attributes:
+        checkpoint: path of a checkpoint (``.pth`` / ``.safetensors``); or
+        random_weights: a preset name (``tiny``/``release``) for seeded random weights.
+        random_seed: seed of the random weights.
+        device, dtype, head_dtype, attention_backend, compile_blocks, cuda_graphs: as
+            :class:`StreamEngine`.
+    """
+
+    checkpoint: str = ""
+    random_weights: str = ""
+    random_seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    head_dtype: str = "auto"
+    attention_backend: str = "sdpa"
+    compile_blocks: bool = False
+    cuda_graphs: bool | str = "auto"
+
+    def __post_init__(self) -> None:
+        if bool(self.checkpoint) == bool(self.random_weights):
+            raise ValueError(
+                "no model: set the 'checkpoint' parameter (--checkpoint) to the StreamVGGT "
+                "checkpoint (checkpoints.pth), or random_weights:=tiny (--random-weights tiny) "
+                "for a test without one; not both"
+            )
+
+    def describe_model(self) -> str:
+        """``path`` or ``random weights (tiny, seed 0)``."""
+        if self.checkpoint:
+            return self.checkpoint
+        return f"random weights ({self.random_weights}, seed {self.random_seed})"
+
+
+def build_engine(
+    config: EngineConfig, memory: MemoryConfig | None = None, log: Any = None
+) -> StreamEngine:
+    """The one way node, replay and benchmark build their engine.
+
+    Raises:
+        CheckpointError: missing, corrupt or mismatching checkpoint.
+        ValueError: an invalid option.
+    """
+    log = log if log is not None else logger
+    device = resolve_device(config.device)
+    if config.random_weights:
+        log.warning(
+            f"RANDOM WEIGHTS ({config.random_weights} architecture, seed {config.random_seed}): "
+            "the predicted geometry is meaningless. Use this for tests and demos only; give a "
+            "checkpoint for real use."
+        )
+        model = StreamVGGT.from_random_weights(config.random_weights, config.random_seed)
+    else:
+        log.info(f"loading checkpoint {config.checkpoint}")
+        model = StreamVGGT.from_checkpoint(config.checkpoint)
+    engine = StreamEngine(
+        model,
+        memory,
+        device=device,
+        dtype=config.dtype,
+        attention_backend=config.attention_backend,
+        compile_blocks=config.compile_blocks,
+        cuda_graphs=config.cuda_graphs,
+        head_dtype=config.head_dtype,
+    )
+    log.info(
+        f"model ready on {engine.device} ({str(engine.dtype).removeprefix('torch.')}, heads "
+        f"{str(engine.head_dtype).removeprefix('torch.')}), memory {engine.memory}"
+    )
+    return engine
 
 
 class StreamEngine:
@@ -229,7 +304,7 @@ class StreamEngine:
         """
         return self._memory.update_config(**changes)
 
-    def stats(self) -> EngineStats:
+    def stats(self) -> MemoryStats:
         return self._memory.stats()
 
     # -- streaming --------------------------------------------------------------------

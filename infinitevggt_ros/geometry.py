@@ -30,11 +30,14 @@ without host synchronisation.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 ArrayLike = torch.Tensor | np.ndarray
+# A function returns the array type it was given ("returns the same type" above).
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 __all__ = [
     "R_ROS_OPTICAL",
@@ -86,7 +89,7 @@ def _as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
     return tensor
 
 
-def _like_input(result: torch.Tensor, original: ArrayLike) -> ArrayLike:
+def _like_input(result: torch.Tensor, original: ArrayT) -> ArrayT:
     """Returns ``result`` as the array type of ``original``."""
     if isinstance(original, np.ndarray):
         return result.numpy()
@@ -115,7 +118,7 @@ def _check_image_hw(image_hw: tuple[int, int]) -> tuple[int, int]:
 # rotations
 
 
-def quaternion_to_matrix(q_xyzw: ArrayLike) -> ArrayLike:
+def quaternion_to_matrix(q_xyzw: ArrayT) -> ArrayT:
     """Rotation matrices of quaternions.
 
     Args:
@@ -141,7 +144,7 @@ def quaternion_to_matrix(q_xyzw: ArrayLike) -> ArrayLike:
     return _like_input(matrix, q_xyzw)
 
 
-def matrix_to_quaternion(rotation: ArrayLike) -> ArrayLike:
+def matrix_to_quaternion(rotation: ArrayT) -> ArrayT:
     """Unit quaternions (x, y, z, w) of rotation matrices, with w >= 0.
 
     Uses the branch of Shepperd's method with the largest pivot (|w|, |x|, |y| or |z|), which
@@ -189,7 +192,7 @@ def matrix_to_quaternion(rotation: ArrayLike) -> ArrayLike:
 # pose encoding
 
 
-def intrinsics_from_fov(fov_h: ArrayLike, fov_w: ArrayLike, image_hw: tuple[int, int]):
+def intrinsics_from_fov(fov_h: ArrayT, fov_w: ArrayLike, image_hw: tuple[int, int]) -> ArrayT:
     """Pinhole intrinsics with the principal point at the image centre.
 
     Args:
@@ -215,8 +218,8 @@ def intrinsics_from_fov(fov_h: ArrayLike, fov_w: ArrayLike, image_hw: tuple[int,
 
 
 def pose_encoding_to_extrinsics_intrinsics(
-    pose_enc: ArrayLike, image_hw: tuple[int, int]
-) -> tuple[ArrayLike, ArrayLike]:
+    pose_enc: ArrayT, image_hw: tuple[int, int]
+) -> tuple[ArrayT, ArrayT]:
     """Decodes the model's ``absT_quaR_FoV`` pose encoding.
 
     Args:
@@ -237,8 +240,8 @@ def pose_encoding_to_extrinsics_intrinsics(
 
 
 def extrinsics_intrinsics_to_pose_encoding(
-    extrinsic: ArrayLike, intrinsic: ArrayLike, image_hw: tuple[int, int]
-) -> ArrayLike:
+    extrinsic: ArrayT, intrinsic: ArrayLike, image_hw: tuple[int, int]
+) -> ArrayT:
     """Inverse of :func:`pose_encoding_to_extrinsics_intrinsics`.
 
     Args:
@@ -267,7 +270,7 @@ def extrinsics_intrinsics_to_pose_encoding(
 # rigid transforms
 
 
-def to_homogeneous(transform: ArrayLike) -> ArrayLike:
+def to_homogeneous(transform: ArrayT) -> ArrayT:
     """[..., 3, 4] ``[R | t]`` -> [..., 4, 4] with last row (0, 0, 0, 1); [..., 4, 4] passes."""
     T = _as_tensor(transform, "transform")
     _check_last_dims(T, "transform", ((3, 4), (4, 4)))
@@ -278,7 +281,7 @@ def to_homogeneous(transform: ArrayLike) -> ArrayLike:
     return _like_input(torch.cat([T, bottom], dim=-2), transform)
 
 
-def invert_se3(transform: ArrayLike) -> ArrayLike:
+def invert_se3(transform: ArrayT) -> ArrayT:
     """Inverse of rigid transforms: ``T_a_b`` -> ``T_b_a`` = ``[R^T | -R^T t]``.
 
     Args:
@@ -308,7 +311,7 @@ def _same_layout(result_3x4: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return to_homogeneous(result_3x4) if like.shape[-2] == 4 else result_3x4
 
 
-def scale_translation(transform: ArrayLike, scale: float) -> ArrayLike:
+def scale_translation(transform: ArrayT, scale: float) -> ArrayT:
     """Multiplies all lengths by ``scale``: the translation scales, the rotation is unchanged.
 
     Args:
@@ -329,7 +332,7 @@ def scale_translation(transform: ArrayLike, scale: float) -> ArrayLike:
 # depth
 
 
-def unproject_depth(depth: ArrayLike, intrinsic: ArrayLike, T_world_cam: ArrayLike) -> ArrayLike:
+def unproject_depth(depth: ArrayT, intrinsic: ArrayLike, T_world_cam: ArrayLike) -> ArrayT:
     """Lifts a depth map to 3-D points in the world frame.
 
     The pixel (u, v) (centre at integer coordinates) with depth z (along the optical axis)
@@ -372,7 +375,7 @@ def unproject_depth(depth: ArrayLike, intrinsic: ArrayLike, T_world_cam: ArrayLi
 # ROS axes (REP-103 / REP-105)
 
 
-def optical_world_to_ros_world(T_optworld_cam: ArrayLike) -> ArrayLike:
+def optical_world_to_ros_world(T_optworld_cam: ArrayT) -> ArrayT:
     """Re-expresses camera poses from the model's world into a world frame with ROS axes.
 
     The model's world is the first camera's optical frame (x right, y down, z forward). The
@@ -398,7 +401,7 @@ def optical_world_to_ros_world(T_optworld_cam: ArrayLike) -> ArrayLike:
     return _like_input(_same_layout(result, T), T_optworld_cam)
 
 
-def body_pose_from_camera_pose(T_world_cam: ArrayLike, T_cam_body: ArrayLike) -> ArrayLike:
+def body_pose_from_camera_pose(T_world_cam: ArrayT, T_cam_body: ArrayLike) -> ArrayT:
     """Pose of a rigidly attached body frame from the pose of the camera (optical) frame.
 
     ``T_world_body = T_world_cam @ T_cam_body``.
@@ -419,9 +422,7 @@ def body_pose_from_camera_pose(T_world_cam: ArrayLike, T_cam_body: ArrayLike) ->
     return _like_input(_same_layout(result, T_wc), T_world_cam)
 
 
-def camera_odometry_to_body_odometry(
-    T_optworld_cam: ArrayLike, T_cam_body: ArrayLike
-) -> ArrayLike:
+def camera_odometry_to_body_odometry(T_optworld_cam: ArrayT, T_cam_body: ArrayLike) -> ArrayT:
     """``odom -> body`` transforms from camera poses in the model's world.
 
     The odom frame is the body frame at the first frame of the sequence (REP-105: it starts at

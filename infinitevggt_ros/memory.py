@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 from torch.profiler import record_function
@@ -122,7 +123,7 @@ class MemoryConfig:
         """Frames at the start of a sequence that are never evicted."""
         return {"first_frame": 1, "first_n": self.anchor_frames, "none": 0}[self.anchor_policy]
 
-    def with_changes(self, **changes) -> MemoryConfig:
+    def with_changes(self, **changes: Any) -> MemoryConfig:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
@@ -136,7 +137,8 @@ LIVE_SETTINGS = ("total_budget", "budget_allocation", "budget_temperature", "cam
 
 def inverse_key_norms(keys: torch.Tensor) -> torch.Tensor:
     """Keys [B, heads, N, D] -> float32 [B, heads, N] of 1 / ||key||."""
-    return torch.linalg.vector_norm(keys, dim=-1, dtype=torch.float32).reciprocal()
+    norms: torch.Tensor = torch.linalg.vector_norm(keys, dim=-1, dtype=torch.float32)
+    return norms.reciprocal()
 
 
 def diversity_scores(
@@ -234,7 +236,13 @@ class KVCacheLayer:
         """Bytes held by the buffers (capacity, not only the used part)."""
         if self.keys is None:
             return 0
-        return self.keys.nbytes + self.values.nbytes + self.inv_norms.nbytes
+        return sum(buffer.nbytes for buffer in self._buffers())
+
+    def _buffers(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Keys, values and inverse key norms (allocated together, at the first update)."""
+        if self.keys is None or self.values is None or self.inv_norms is None:
+            raise RuntimeError(f"KV layer {self.name} has no buffers before its first update")
+        return self.keys, self.values, self.inv_norms
 
     def _round_up(self, tokens: int) -> int:
         return -(-tokens // self.granularity) * self.granularity
@@ -247,9 +255,10 @@ class KVCacheLayer:
         values = like.new_empty(batch, heads, capacity, dim)
         inv_norms = like.new_empty(batch, heads, capacity, dtype=torch.float32)
         if self.length:
-            keys[:, :, : self.length] = self.keys[:, :, : self.length]
-            values[:, :, : self.length] = self.values[:, :, : self.length]
-            inv_norms[:, :, : self.length] = self.inv_norms[:, :, : self.length]
+            old_keys, old_values, old_inv_norms = self._buffers()
+            keys[:, :, : self.length] = old_keys[:, :, : self.length]
+            values[:, :, : self.length] = old_values[:, :, : self.length]
+            inv_norms[:, :, : self.length] = old_inv_norms[:, :, : self.length]
         self.keys, self.values, self.inv_norms = keys, values, inv_norms
         self.reallocations += 1
 
@@ -285,18 +294,21 @@ class KVCacheLayer:
         """Append keys/values [B, heads, N, D], evict down to the budget if over it, and
         return the memory to attend to: ([B, heads, L, D], [B, heads, L, D])."""
         if self.keys is not None:
-            keys, values = keys.to(self.keys.dtype), values.to(self.values.dtype)
+            stored_keys, stored_values, _ = self._buffers()
+            keys, values = keys.to(stored_keys.dtype), values.to(stored_values.dtype)
         start, end = self.length, self.length + keys.shape[2]
         self._ensure_capacity(end, keys)
-        self.keys[:, :, start:end] = keys
-        self.values[:, :, start:end] = values
-        self.inv_norms[:, :, start:end] = inverse_key_norms(keys)
+        key_buffer, value_buffer, inv_norm_buffer = self._buffers()
+        key_buffer[:, :, start:end] = keys
+        value_buffer[:, :, start:end] = values
+        inv_norm_buffer[:, :, start:end] = inverse_key_norms(keys)
         self.length = end
         if self.budget is not None and self.length > self.budget:
             with record_function("eviction"):
                 self._evict_to(self.budget)
         self._release_slack(keys.shape[2])
-        return self.keys[:, :, : self.length], self.values[:, :, : self.length]
+        key_buffer, value_buffer, _ = self._buffers()  # released slack reallocates them
+        return key_buffer[:, :, : self.length], value_buffer[:, :, : self.length]
 
     def _evict_to(self, budget: int) -> None:
         """Drop the least diverse candidates, per head, until ``budget`` tokens remain.
@@ -306,10 +318,11 @@ class KVCacheLayer:
         Attention does not depend on the order of cached tokens (RoPE is applied
         before caching), so only O(evicted) tokens move and nothing syncs with the host.
         """
+        key_buffer, value_buffer, inv_norm_buffer = self._buffers()
         anchor = min(self.anchor, budget)
         evict = self.length - budget
-        candidates = self.keys[:, :, anchor : self.length]
-        scores = diversity_scores(candidates, self.inv_norms[:, :, anchor : self.length])
+        candidates = key_buffer[:, :, anchor : self.length]
+        scores = diversity_scores(candidates, inv_norm_buffer[:, :, anchor : self.length])
         self.last_score = scores.mean()  # stays on the device; read once per frame
         self.evicted_this_frame = True
         evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
@@ -320,20 +333,20 @@ class KVCacheLayer:
         )
         # Tail slots with kept tokens first: they fill the evicted front slots, pairwise.
         sources = torch.sort(tail_evicted, dim=-1, stable=True).indices + budget
-        width = self.keys.shape[-1]
+        width = key_buffer.shape[-1]
         sources = sources.unsqueeze(-1).expand(-1, -1, -1, width)
         targets = evicted.unsqueeze(-1).expand(-1, -1, -1, width)
-        for buffer in (self.keys, self.values):
+        for buffer in (key_buffer, value_buffer):
             moved = torch.gather(buffer, 2, sources)
             buffer.scatter_(2, targets, moved)
-        moved = torch.gather(self.inv_norms, 2, sources[..., 0])
-        self.inv_norms.scatter_(2, targets[..., 0], moved)
+        moved = torch.gather(inv_norm_buffer, 2, sources[..., 0])
+        inv_norm_buffer.scatter_(2, targets[..., 0], moved)
         self.length = budget
 
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """Snapshot of the memory (``StreamEngine.stats()`` returns it as ``EngineStats``).
+    """Snapshot of the memory (what ``StreamEngine.stats()`` returns).
 
     Attributes:
         frames: frames streamed since the last reset.
@@ -426,7 +439,7 @@ class RollingKVMemory:
         self.frames = 0
         self.layer_scores = [0.0] * self.num_global_layers
 
-    def update_config(self, **changes) -> str:
+    def update_config(self, **changes: Any) -> str:
         """Change settings. Budget settings apply at the next frame; anchor and
         camera-cache policies at the next reset. Returns a sentence saying which."""
         current = self._pending or self.config

@@ -13,7 +13,13 @@ Conventions:
 - Reconstruction metrics follow the Long3D / DUSt3R-family protocol: Accuracy
   (prediction -> ground truth nearest distance), Completeness (ground truth ->
   prediction), Chamfer (their mean) and Normal Consistency (|cos| of PCA normals
-  of nearest neighbours), after voxel down-sampling.
+  of nearest neighbours), after voxel down-sampling (``voxels.voxel_centroids``).
+- Invalid values are NaN: depth pixels that are non-finite (or <= ``min_depth``) and
+  non-finite points are left out; non-finite poses are refused (``align_trajectory``), so
+  callers drop them first and say how many.
+
+Depth back-projection is not here: callers use ``geometry.unproject_depth``, the node's
+(same conventions: depth along the optical axis, pixel centres at integer coordinates).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from typing import Literal
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from infinitevggt_ros.voxels import voxel_centroids
 
 logger = logging.getLogger(__name__)
 
@@ -358,40 +366,6 @@ def compute_depth_metrics(
 # --------------------------------------------------------------------------- point clouds
 
 
-def voxel_downsample(
-    points: np.ndarray, voxel_size: float = 0.02, colors: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Replace the points of each occupied voxel by their centroid (Open3D's convention).
-
-    Args:
-        points: [N, 3].
-        voxel_size: edge length, in the points' units (> 0).
-        colors: optional [N, C] per-point attributes, averaged the same way.
-    Returns:
-        ([M, 3] points, [M, C] colours or None), M = number of occupied voxels.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise ValueError(f"points must be [N, 3], got {points.shape}")
-    if voxel_size <= 0:
-        raise ValueError(f"voxel_size must be > 0, got {voxel_size}")
-    if points.shape[0] == 0:
-        return points.copy(), None if colors is None else np.asarray(colors).copy()
-    keys = np.floor(points / voxel_size).astype(np.int64)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    sums = np.zeros((counts.size, 3))
-    np.add.at(sums, inverse, points)
-    down = sums / counts[:, None]
-    down_colors = None
-    if colors is not None:
-        colors = np.asarray(colors, dtype=np.float64)
-        csum = np.zeros((counts.size, colors.shape[1]))
-        np.add.at(csum, inverse, colors)
-        down_colors = csum / counts[:, None]
-    return down, down_colors
-
-
 def estimate_normals(points: np.ndarray, k: int = 20) -> np.ndarray:
     """Unit normals [N, 3] by PCA of each point's k nearest neighbours (sign arbitrary)."""
     points = np.asarray(points, dtype=np.float64)
@@ -442,8 +416,8 @@ def compute_reconstruction_metrics(
     pred = pred[np.all(np.isfinite(pred), axis=1)]
     gt = gt[np.all(np.isfinite(gt), axis=1)]
     if voxel_size is not None:
-        pred, _ = voxel_downsample(pred, voxel_size)
-        gt, _ = voxel_downsample(gt, voxel_size)
+        pred, _ = voxel_centroids(pred, voxel_size)
+        gt, _ = voxel_centroids(gt, voxel_size)
     if pred.shape[0] < 3 or gt.shape[0] < 3:
         raise ValueError(
             f"reconstruction metrics need >= 3 points per cloud, got {pred.shape[0]} "
@@ -517,22 +491,3 @@ def icp_point_to_point(
             break
         prev_rmse = rmse
     return IcpResult(transform, iterations, rmse, fraction)
-
-
-def unproject_depth_map(
-    depth: np.ndarray, K: np.ndarray, T_world_cam: np.ndarray | None = None
-) -> np.ndarray:
-    """Back-project a depth map [H, W] (z along the optical axis) to points [H, W, 3].
-
-    Points are in the camera frame, or in the world frame when ``T_world_cam`` [4, 4]
-    is given. Invalid depth gives non-finite or zero-depth points; filter by depth.
-    """
-    depth = np.asarray(depth, dtype=np.float64)
-    h, w = depth.shape
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    x = (u - K[0, 2]) / K[0, 0] * depth
-    y = (v - K[1, 2]) / K[1, 1] * depth
-    pts = np.stack([x, y, depth], axis=-1)
-    if T_world_cam is not None:
-        pts = pts @ T_world_cam[:3, :3].T + T_world_cam[:3, 3]
-    return pts

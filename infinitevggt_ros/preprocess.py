@@ -21,11 +21,21 @@ convention of :mod:`infinitevggt_ros.geometry`. Pillow resizes pixel areas (pixe
 ``[u - 0.5, u + 0.5]``), so a resize by ``s`` moves a pixel centre u to ``s (u + 0.5) - 0.5``;
 a crop or pad then shifts it by the offset in model pixels. The intrinsics mappings use the same
 rule, so they agree with where image content really lands.
+
+Working memory is bounded by the model size, not by the camera: images more elongated than
+:data:`infinitevggt_ros.decode.MAX_ASPECT_RATIO` are refused, and the resize never produces more
+than ``WORKING_AREA_FACTOR * target_width**2`` pixels. In crop mode an image whose full resize
+would be larger (a portrait more than about 4:1) is cropped to the band that survives, plus
+the rows the bicubic kernel reaches, before it is resized, so only the model input is
+produced. Other images are resized whole and then cropped, as the reference does:
+cropping first cannot give the same pixels through Pillow (it takes the crop box in float32 and
+picks the order of its two passes by cost), and their full resize is small anyway.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,16 +43,22 @@ import numpy as np
 import torch
 from PIL import Image
 
+from infinitevggt_ros.decode import MAX_ASPECT_RATIO
+
 logger = logging.getLogger(__name__)
 
 PreprocessMode = Literal["crop", "pad"]
 PREPROCESS_MODES: tuple[str, ...] = ("crop", "pad")
+#: The model's patch size: model input sides are multiples of it.
 PATCH_SIZE_PX = 14
-DEFAULT_MODEL_WIDTH_PX = 518
+#: The default model input width (the reference's).
+DEFAULT_WIDTH_PX = 518
 PAD_VALUE = 1.0
+#: The resize in :func:`prepare_image` produces at most this many x ``target_width``**2 pixels.
+WORKING_AREA_FACTOR = 4
 
 __all__ = [
-    "DEFAULT_MODEL_WIDTH_PX",
+    "DEFAULT_WIDTH_PX",
     "ImageMapping",
     "PATCH_SIZE_PX",
     "PREPROCESS_MODES",
@@ -51,6 +67,7 @@ __all__ = [
     "prepare_image",
     "resize_to_camera",
     "validate_model_width",
+    "WORKING_AREA_FACTOR",
 ]
 
 
@@ -161,7 +178,7 @@ def validate_model_width(target_width: int, patch_size: int = PATCH_SIZE_PX) -> 
     if target_width <= 0 or target_width % patch_size != 0:
         raise ValueError(
             f"model width must be a positive multiple of the patch size {patch_size} "
-            f"(e.g. {DEFAULT_MODEL_WIDTH_PX}), got {target_width}"
+            f"(e.g. {DEFAULT_WIDTH_PX}), got {target_width}"
         )
     return int(target_width)
 
@@ -174,20 +191,24 @@ def _round_to_patches(length: float, patch_size: int) -> int:
 
 def plan_image_mapping(
     camera_hw: tuple[int, int],
-    target_width: int = DEFAULT_MODEL_WIDTH_PX,
+    target_width: int = DEFAULT_WIDTH_PX,
     mode: str = "crop",
     patch_size: int = PATCH_SIZE_PX,
 ) -> ImageMapping:
     """Computes the resize and crop/pad for a camera size, without touching pixels.
 
     Args:
-        camera_hw: (H, W) of the camera image, positive.
+        camera_hw: (H, W) of the camera image, positive, aspect ratio at most
+            :data:`~infinitevggt_ros.decode.MAX_ASPECT_RATIO`.
         target_width: model input width in pixels (a positive multiple of ``patch_size``).
         mode: ``"crop"`` or ``"pad"`` (see the module docstring).
         patch_size: the model's patch size in pixels.
 
     Returns:
         The :class:`ImageMapping`.
+
+    Raises:
+        ValueError: an invalid width, mode or camera size; the message says why.
     """
     target_width = validate_model_width(target_width, patch_size)
     if mode not in PREPROCESS_MODES:
@@ -195,6 +216,13 @@ def plan_image_mapping(
     height, width = (int(v) for v in camera_hw)
     if height <= 0 or width <= 0:
         raise ValueError(f"camera image size must be positive, got {height}x{width} (HxW)")
+    ratio = max(height, width) / min(height, width)
+    if ratio > MAX_ASPECT_RATIO:
+        # No camera is this elongated: a corrupt header, and a sliver of a model input.
+        raise ValueError(
+            f"camera image {height}x{width} (HxW) has an aspect ratio of {round(ratio, 2):g}:1, "
+            f"above the limit of {MAX_ASPECT_RATIO:g}:1; it is not a camera image"
+        )
 
     if mode == "crop":
         resized_w = target_width
@@ -236,7 +264,7 @@ def _validate_rgb(rgb: np.ndarray) -> None:
 
 def prepare_image(
     rgb: np.ndarray,
-    target_width: int = DEFAULT_MODEL_WIDTH_PX,
+    target_width: int = DEFAULT_WIDTH_PX,
     mode: str = "crop",
     patch_size: int = PATCH_SIZE_PX,
 ) -> PreparedImage:
@@ -252,25 +280,26 @@ def prepare_image(
         :class:`PreparedImage` with ``tensor`` [3, h, w] float32 in [0, 1] and the mapping.
 
     Raises:
-        ValueError: if the image is not a non-empty [H, W, 3] uint8 array, or the width or
-            mode is invalid; the message says what was expected.
+        ValueError: if the image is not a non-empty [H, W, 3] uint8 array, is more elongated
+            than :data:`~infinitevggt_ros.decode.MAX_ASPECT_RATIO`, or the width or mode is
+            invalid; the message says what was expected.
     """
     _validate_rgb(rgb)
     mapping = plan_image_mapping(rgb.shape[:2], target_width, mode, patch_size)
     resized_h, resized_w = mapping.resized_hw
-    resized = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").resize(
-        (resized_w, resized_h), Image.Resampling.BICUBIC
-    )
-    resized_tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0)
-    resized_tensor = resized_tensor.permute(2, 0, 1)  # [3, h, w]
-
     model_h, model_w = mapping.model_hw
     ox, oy = mapping.offset_xy_px
     if mapping.mode == "crop":
-        tensor = resized_tensor[:, -oy : -oy + model_h, :]
+        if resized_h * resized_w > WORKING_AREA_FACTOR * model_w**2:
+            pixels = _resize_kept_band(rgb, mapping)
+        else:
+            # Uint8 rows are cropped before the float conversion: same values, less memory.
+            pixels = _resize(rgb, mapping.resized_hw)[-oy : -oy + model_h]
+        tensor = _to_unit_float(pixels).permute(2, 0, 1)  # [3, h, w]
     else:
+        resized = _to_unit_float(_resize(rgb, mapping.resized_hw)).permute(2, 0, 1)
         tensor = torch.full((3, model_h, model_w), PAD_VALUE, dtype=torch.float32)
-        tensor[:, oy : oy + resized_h, ox : ox + resized_w] = resized_tensor
+        tensor[:, oy : oy + resized_h, ox : ox + resized_w] = resized
     return PreparedImage(
         camera_hw=mapping.camera_hw,
         resized_hw=mapping.resized_hw,
@@ -279,6 +308,43 @@ def prepare_image(
         mode=mapping.mode,
         tensor=tensor.contiguous(),
     )
+
+
+def _to_unit_float(pixels: np.ndarray) -> torch.Tensor:
+    """Uint8 -> float32 tensor in [0, 1]: x / 255 in float32, the reference's values."""
+    values = pixels.astype(np.float32)
+    values /= np.float32(255.0)  # in place: one float array
+    return torch.from_numpy(values)
+
+
+def _resize(rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """[H, W, 3] uint8 -> [h, w, 3] uint8, Pillow bicubic (the reference's resize)."""
+    image = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
+    return np.asarray(image.resize((size_hw[1], size_hw[0]), Image.Resampling.BICUBIC))
+
+
+def _resize_kept_band(rgb: np.ndarray, mapping: ImageMapping) -> np.ndarray:
+    """Crop mode: only the rows of the resized image that the crop keeps, [h, w, 3] uint8.
+
+    The camera rows of the kept band, plus the rows the bicubic kernel reaches from it, are cut
+    out before resizing, and the band is resized through Pillow's ``box`` at the same scale as
+    the whole image. The values match a full resize then crop to within a few levels (the box
+    is float32 and Pillow may order its passes differently), at a cost of the model size.
+    """
+    height, width = mapping.camera_hw
+    resized_h, resized_w = mapping.resized_hw
+    model_h = mapping.model_hw[0]
+    first_kept = -mapping.offset_xy_px[1]
+    rows_per_resized = height / resized_h
+    top = first_kept * rows_per_resized  # pixel edges of the band, in camera rows
+    bottom = min(float(height), (first_kept + model_h) * rows_per_resized)
+    # Bicubic support: 2 camera rows each way, 2 x the shrink factor when shrinking; +1 rounding.
+    reach = 2.0 * max(1.0, rows_per_resized) + 1.0
+    first = max(0, math.floor(top - reach))
+    last = min(height, math.ceil(bottom + reach))
+    band = Image.fromarray(np.ascontiguousarray(rgb[first:last]), mode="RGB")
+    box = (0.0, top - first, float(width), bottom - first)
+    return np.asarray(band.resize((resized_w, model_h), Image.Resampling.BICUBIC, box=box))
 
 
 def resize_to_camera(

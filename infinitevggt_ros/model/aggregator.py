@@ -10,21 +10,16 @@ not here), so one module can serve several independent streams.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from typing import cast
 
 import torch
 from torch import nn
 from torch.profiler import record_function
 
-from .blocks import (
-    AttentionCall,
-    Block,
-    KVLayer,
-    RotaryEmbedding2D,
-    RotaryTables,
-    run_program,
-)
 from .config import ModelConfig
 from .dinov2 import DinoV2Backbone
+from .layers import Block, RotaryEmbedding2D, RotaryTables
+from .program import AttentionCall, KVLayer, run_program
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -55,6 +50,9 @@ class Aggregator(nn.Module):
         config: the model configuration.
     """
 
+    image_mean: torch.Tensor  # non-persistent buffers (``init_constants``)
+    image_std: torch.Tensor
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         agg = config.aggregator
@@ -80,7 +78,7 @@ class Aggregator(nn.Module):
         self.camera_token = nn.Parameter(torch.zeros(1, 2, 1, dim))
         self.register_token = nn.Parameter(torch.zeros(1, 2, agg.num_register_tokens, dim))
         self.init_constants()
-        self._position_cache: dict[tuple, torch.Tensor] = {}
+        self._position_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
     def _positions(self, rows: int, cols: int, device: torch.device) -> torch.Tensor:
         """Token positions of a frame layout, built once per layout (tables key on it)."""
@@ -120,7 +118,7 @@ class Aggregator(nn.Module):
         streaming: bool,
         keep_layers: Sequence[int] | None = None,
     ) -> Generator[AttentionCall, torch.Tensor, list[torch.Tensor | None]]:
-        """The aggregator as a model program (``blocks.run_program`` runs it).
+        """The aggregator as a model program (``program.run_program`` runs it).
 
         Args:
             images: [B, S, 3, H, W] in [0, 1]; H, W multiples of the patch size.
@@ -167,9 +165,11 @@ class Aggregator(nn.Module):
 
         keep = set(range(len(self.frame_blocks)) if keep_layers is None else keep_layers)
         outputs: list[torch.Tensor | None] = []
-        for index, (frame_block, global_block) in enumerate(
-            zip(self.frame_blocks, self.global_blocks, strict=True)
-        ):
+        blocks = (
+            cast("Sequence[Block]", self.frame_blocks),
+            cast("Sequence[Block]", self.global_blocks),
+        )
+        for index, (frame_block, global_block) in enumerate(zip(*blocks, strict=True)):
             with record_function("frame_block"):
                 tokens = frame_block(tokens.reshape(batch * frames, per_frame, dim), frame_rope)
             frame_out = tokens.reshape(batch, frames, per_frame, dim)

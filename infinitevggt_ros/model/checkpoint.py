@@ -1,16 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""Checkpoint loading: read -> filter -> strict match -> load.
+"""Checkpoint loading: read -> filter -> strict match -> dtypes -> finite -> load.
 
 The StreamVGGT release checkpoint (``checkpoints.pth``, about 5 GB) is a plain
 ``torch.save`` of the state dict. It is read with ``weights_only=True`` (no pickled
 code runs) and memory-mapped, so loading does not need twice its size in RAM.
+Floating-point weights in another precision (a float16 or float64 export) are cast to
+the model's dtype at load; anything that would only fail at the first frame (integer
+tensors, NaN/Inf weights) is refused here with a ``CheckpointError``.
 """
 
 from __future__ import annotations
 
 import logging
 import zipfile
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -39,6 +43,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint {path} does not exist (or is not a file)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
+    state: object
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -62,7 +67,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def _load_torch(path: Path) -> Mapping:
+def _load_torch(path: Path) -> object:  # whatever torch.load unpickles
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError as error:
@@ -119,12 +124,83 @@ def check_state_dict(
         )
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def match_dtypes(
+    model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint"
+) -> dict[str, torch.Tensor]:
+    """Cast floating-point tensors to the dtypes of the model's (logging one line when
+    any is cast); raise CheckpointError for a non-floating tensor where the model holds
+    a floating one. ``state`` must already match the model's names
+    (``check_state_dict``)."""
+    expected = model.state_dict()
+    refused = [
+        f"{name} ({_dtype_name(state[name].dtype)})"
+        for name, want in expected.items()
+        if want.is_floating_point() and not state[name].is_floating_point()
+    ]
+    if refused:
+        raise CheckpointError(
+            f"{source} has {len(refused)} non-floating-point tensors where the model needs "
+            f"floating point: {_listed(refused)}."
+        )
+    matched = dict(state)
+    stored: Counter[str] = Counter()
+    targets: set[str] = set()
+    for name, want in expected.items():
+        have = state[name]
+        if have.dtype != want.dtype and have.is_floating_point():
+            # load_state_dict would copy into the float32 parameters, but assign=True
+            # (the memory-mapped load) keeps the file's tensors: a float16 weight would
+            # then meet float32 activations at the first frame.
+            matched[name] = have.to(want.dtype)
+            stored[_dtype_name(have.dtype)] += 1
+            targets.add(_dtype_name(want.dtype))
+    if stored:
+        logger.info(
+            "%s stores %s weights (%d of %d tensors); cast to %s at load",
+            source,
+            " and ".join(sorted(stored)),
+            sum(stored.values()),
+            len(expected),
+            " and ".join(sorted(targets)),
+        )
+    return matched
+
+
+def check_finite(state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise CheckpointError naming the first floating-point tensor with NaN or Inf
+    values (a corrupt or diverged export would otherwise give NaN geometry)."""
+    bad: list[tuple[str, int]] = []
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad.append((name, int((~torch.isfinite(tensor)).sum())))
+    if bad:
+        name, count = bad[0]
+        others = f" ({len(bad) - 1} more tensors have some)" if len(bad) > 1 else ""
+        raise CheckpointError(
+            f"{source} has non-finite weights: {name} holds {count} NaN/Inf values of "
+            f"{state[name].numel()}{others}."
+        )
+
+
 def load_weights(model: nn.Module, path: str | Path, assign: bool = False) -> None:
     """Read, filter and strictly load a checkpoint into ``model``.
 
     With ``assign=True`` the model's parameters become the (memory-mapped) tensors
     of the file instead of copies: build the model on the meta device for that.
+    Floating-point tensors of another dtype are cast to the model's first (no longer
+    memory-mapped then). Nothing is loaded unless every check passes.
+
+    Raises:
+        CheckpointError: unreadable file, names/shapes that do not match, non-floating
+            tensors for floating-point weights, or NaN/Inf weights.
     """
+    source = f"checkpoint {path}"
     state = filter_state_dict(read_state_dict(path))
-    check_state_dict(model, state, source=f"checkpoint {path}")
+    check_state_dict(model, state, source=source)
+    state = match_dtypes(model, state, source=source)
+    check_finite(state, source=source)
     model.load_state_dict(state, strict=True, assign=assign)

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import Block
 from .config import PatchEmbedConfig
+from .layers import Block
 
 
 class PatchProjection(nn.Module):
@@ -26,7 +26,8 @@ class PatchProjection(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images [N, 3, H, W] -> tokens [N, (H/p)*(W/p), C], row-major."""
-        return self.proj(images).flatten(2).transpose(1, 2)
+        patches: torch.Tensor = self.proj(images)
+        return patches.flatten(2).transpose(1, 2)
 
 
 class DinoV2Backbone(nn.Module):
@@ -63,7 +64,9 @@ class DinoV2Backbone(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         # Resized grids keyed by size and the weight's identity/version, so a weight
         # update (load_state_dict) is never served a stale grid.
-        self._pos_embed_cache: dict[tuple, torch.Tensor] = {}
+        self._pos_embed_cache: dict[
+            tuple[int, int, torch.dtype, torch.device, int, int], torch.Tensor
+        ] = {}
 
     def interpolated_pos_embed(self, rows: int, cols: int, dtype: torch.dtype) -> torch.Tensor:
         """Learned position grid resized (bicubic) to rows x cols -> [1, 1 + rows*cols, C]."""
@@ -83,20 +86,19 @@ class DinoV2Backbone(nn.Module):
             return pos_embed
         grid = pos_embed[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
         offset = self.config.interpolate_offset
+        antialias = self.config.interpolate_antialias
         if offset:
-            resize = {"scale_factor": ((rows + offset) / side, (cols + offset) / side)}
+            scale = ((rows + offset) / side, (cols + offset) / side)
+            grid = F.interpolate(grid, scale_factor=scale, mode="bicubic", antialias=antialias)
         else:
-            resize = {"size": (rows, cols)}
-        grid = F.interpolate(
-            grid, mode="bicubic", antialias=self.config.interpolate_antialias, **resize
-        )
+            grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", antialias=antialias)
         grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
         return torch.cat((pos_embed[:, :1], grid), dim=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images [N, 3, H, W] (already ImageNet-normalised) -> [N, (H/p)*(W/p), C]."""
         n, _, height, width = images.shape
-        x = self.patch_embed(images)
+        x: torch.Tensor = self.patch_embed(images)
         x = torch.cat((self.cls_token.expand(n, -1, -1), x), dim=1)
         x = x + self.interpolated_pos_embed(
             height // self.patch_size, width // self.patch_size, x.dtype

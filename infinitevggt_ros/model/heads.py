@@ -9,13 +9,15 @@ Parameter names follow the release checkpoint (``camera_head.*``, ``depth_head.*
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import AttentionCall, Block, KVLayer, Mlp, run_program
 from .config import CameraHeadConfig, DPTHeadConfig, HeadOutputConfig
+from .layers import Block, Mlp
+from .program import AttentionCall, KVLayer, run_program
 
 POSE_ENCODING_DIM = 9  # t(3), quaternion xyzw (4), fov_h, fov_w
 
@@ -90,7 +92,7 @@ class CameraHead(nn.Module):
         mask = None
         if not streaming and frames > 1:
             mask = torch.ones(frames, frames, dtype=torch.bool, device=tokens.device).tril()
-        pose = None
+        pose: torch.Tensor | None = None
         for iteration in range(self.num_iterations):
             if pose is None:
                 condition = self.embed_pose(self.empty_pose_tokens.expand(batch, frames, -1))
@@ -98,15 +100,19 @@ class CameraHead(nn.Module):
                 condition = self.embed_pose(pose)
             shift, scale, gate = self.poseLN_modulation(condition).chunk(3, dim=-1)
             x = tokens + gate * (self.adaln_norm(tokens) * (1 + scale) + shift)
-            for index, block in enumerate(self.trunk):
+            for index, block in enumerate(cast("Sequence[Block]", self.trunk)):
                 slot = ("camera", iteration, index) if streaming else None
                 x = yield from block.attend_in_program(x, None, slot, mask)
             delta = self.pose_branch(self.trunk_norm(x))
             pose = delta if pose is None else pose + delta
+        if pose is None:
+            raise ValueError("the camera head needs at least one iteration")
         return activate_pose(pose)
 
 
-def uv_grid(width: int, height: int, aspect_ratio: float, dtype, device) -> torch.Tensor:
+def uv_grid(
+    width: int, height: int, aspect_ratio: float, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """Normalised pixel-centre coordinates [H, W, 2] (u, v) spanning the unit diagonal."""
     diagonal = (aspect_ratio**2 + 1.0) ** 0.5
     span_x, span_y = aspect_ratio / diagonal, 1.0 / diagonal
@@ -127,7 +133,12 @@ def sincos_embedding(values: torch.Tensor, dim: int, omega_0: float = 100.0) -> 
 
 
 def uv_position_embedding(
-    height: int, width: int, channels: int, aspect_ratio: float, dtype, device
+    height: int,
+    width: int,
+    channels: int,
+    aspect_ratio: float,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> torch.Tensor:
     """Sin/cos embedding of the uv grid -> [channels, H, W]."""
     grid = uv_grid(width, height, aspect_ratio, dtype, device).reshape(-1, 2)
@@ -152,7 +163,8 @@ class ResidualConvUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(x)
-        return self.conv2(F.relu(self.conv1(x))) + x
+        out: torch.Tensor = self.conv2(F.relu(self.conv1(x))) + x
+        return out
 
 
 class FusionBlock(nn.Module):
@@ -178,7 +190,8 @@ class FusionBlock(nn.Module):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
         else:
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
-        return self.out_conv(x)
+        out: torch.Tensor = self.out_conv(x)
+        return out
 
 
 class Scratch(nn.Module):
@@ -211,7 +224,8 @@ class Scratch(nn.Module):
         x = self.refinenet3(x, l3, size=l2.shape[2:])
         x = self.refinenet2(x, l2, size=l1.shape[2:])
         x = self.refinenet1(x, l1)
-        return self.output_conv1(x)
+        out: torch.Tensor = self.output_conv1(x)
+        return out
 
 
 def activate_dense(values: torch.Tensor, activation: str) -> torch.Tensor:
@@ -235,6 +249,10 @@ def activate_confidence(values: torch.Tensor, activation: str) -> torch.Tensor:
     if activation == "sigmoid":
         return torch.sigmoid(values)
     raise ValueError(f"unknown confidence activation {activation!r}")
+
+
+# height, width, channels, aspect ratio, ratio, dtype, device of a position embedding.
+PositionKey = tuple[int, int, int, float, float, torch.dtype, torch.device]
 
 
 class DPTHead(nn.Module):
@@ -265,7 +283,7 @@ class DPTHead(nn.Module):
         )
         self.scratch = Scratch(oc, config.features, output.output_dim)
         # Derived from sizes only (not sequence state): position embeddings per layout.
-        self._position_cache: dict[tuple, torch.Tensor] = {}
+        self._position_cache: dict[PositionKey, torch.Tensor] = {}
 
     def _add_position(
         self, x: torch.Tensor, aspect_ratio: float, ratio: float = 0.1

@@ -19,17 +19,16 @@ from torch import nn
 from torch.profiler import record_function
 
 from .aggregator import Aggregator
-from .blocks import (
-    ATTENTION_BACKENDS,
-    Attention,
-    AttentionCall,
-    KVLayer,
-    MemoryLookup,
-    MemorySlot,
-    run_program,
-)
+from .attention import ATTENTION_BACKENDS
 from .checkpoint import load_weights
 from .config import PRESETS, ModelConfig
+from .layers import Attention
+from .program import AttentionCall, KVLayer, MemoryLookup, MemorySlot, run_program
+
+# fov_h, fov_w: the last two channels of the 9-d pose encoding (heads.POSE_ENCODING_DIM).
+FOV_CHANNELS = slice(7, 9)
+RANDOM_FOV_BIAS = 0.5  # see from_random_weights
+RANDOM_FOV_WEIGHT_SCALE = 0.1
 
 
 def resolve_config(config: ModelConfig | Mapping[str, Any] | str | None) -> ModelConfig:
@@ -97,10 +96,12 @@ class StreamVGGT(nn.Module):
     def from_checkpoint(
         cls, path: str | Path, config: ModelConfig | Mapping[str, Any] | str | None = None
     ) -> StreamVGGT:
-        """Build the model and load a checkpoint strictly (CPU, memory-mapped).
+        """Build the model and load a checkpoint strictly (CPU, memory-mapped; a file
+        in another floating-point precision, e.g. float16, is cast to float32).
 
         Raises:
-            CheckpointError: missing/corrupt file or names/shapes that do not match.
+            CheckpointError: missing/corrupt file, names/shapes that do not match,
+                non-floating-point tensors, or NaN/Inf weights.
         """
         config = resolve_config(config)
         with torch.device("meta"):
@@ -132,6 +133,15 @@ class StreamVGGT(nn.Module):
                     )
                 ):
                     nn.init.trunc_normal_(param, std=0.02)
+            # The default init predicts fields of view scattered around 0, which the ReLU
+            # of ``activate_pose`` clips to exactly 0 (fx = inf) on many frames. A bias of
+            # 0.5 on the two field-of-view channels, added up by the refinement
+            # iterations, gives about 2 rad; shrinking their random weights keeps the
+            # scatter (up to +-1.5 rad at full size) from reaching 0 or pi (tan < 0).
+            fov_out = model.camera_head.pose_branch.fc2
+            with torch.no_grad():
+                fov_out.bias[FOV_CHANNELS] = RANDOM_FOV_BIAS
+                fov_out.weight[FOV_CHANNELS] *= RANDOM_FOV_WEIGHT_SCALE
         finally:
             torch.random.set_rng_state(generator_state)
         return model.eval()
@@ -187,7 +197,7 @@ class StreamVGGT(nn.Module):
                 f"need {len(self.aggregator.global_blocks)} global KV layers, got {len(global_kv)}"
             )
         memory = None
-        if global_kv is not None:
+        if global_kv is not None and camera_kv is not None:
             memory = memory_lookup(global_kv, camera_kv)
         program = self.program(images, starts_sequence, memory is not None, autocast_dtype)
         return run_program(program, memory)
@@ -200,7 +210,7 @@ class StreamVGGT(nn.Module):
         autocast_dtype: torch.dtype | None = None,
     ) -> Generator[AttentionCall, torch.Tensor, Predictions]:
         """The whole model as a program of fixed-shape steps between attention calls
-        (``blocks.run_program`` runs it eagerly; ``cuda_graphs`` replays its steps).
+        (``program.run_program`` runs it eagerly; ``cuda_graphs`` replays its steps).
         Arguments as in ``forward``; streaming calls name memory slots ``("global", i)``
         and ``("camera", iteration, block)``."""
         height, width = images.shape[-2:]
@@ -226,8 +236,11 @@ class StreamVGGT(nn.Module):
                 depth, depth_conf = self.depth_head(layers, (height, width), patch_start)
             with record_function("point_head"):
                 points, points_conf = self.point_head(layers, (height, width), patch_start)
+            camera_layer = layers[-1]
+            if camera_layer is None:  # never: _kept_layers holds the last layer
+                raise RuntimeError("the aggregator dropped its last layer")
             with record_function("camera_head"):
-                pose_enc = yield from self.camera_head.program(layers[-1][:, :, 0], streaming)
+                pose_enc = yield from self.camera_head.program(camera_layer[:, :, 0], streaming)
         return Predictions(
             depth=depth[..., 0],
             depth_conf=depth_conf,
@@ -245,6 +258,8 @@ def memory_lookup(
     def layer(slot: MemorySlot) -> KVLayer:
         if slot[0] == "global":
             return global_kv[slot[1]]
-        return camera_kv[slot[1]][slot[2]]
+        if len(slot) == 3:
+            return camera_kv[slot[1]][slot[2]]
+        raise ValueError(f"unknown memory slot {slot}")
 
     return layer

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[1/3] rendering {args.frames} synthetic frames ({args.width}x{args.height})")
     sequence = synthetic.make_sequence(args.frames, args.width, args.height, fps=10.0)
     bag = out / "synthetic_bag"
-    if bag.exists():
+    if bag.exists():  # the demo's own input from an earlier run, never a user's file
         import shutil
 
         shutil.rmtree(bag)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = f"checkpoint {checkpoint}" if checkpoint else "the tiny random-weight model"
     print(f"[2/3] replaying with {model}, model width {model_width}")
-    options = replay.ReplayOptions(
+    options = replay.ReplayOptions.with_params(
         checkpoint=checkpoint,
         random_weights="" if checkpoint else "tiny",
         device=args.device,
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(evaluation.format_table(report), end="")
     print()
-    print(f"frames: {s.frames} on {s.device} ({s.dtype}), {s.ms_per_frame_p50:.0f} ms/frame p50")
+    print(f"frames: {s.frames} on {s.device} ({s.dtype}), {s.engine_ms_p50:.0f} ms/frame p50 in the engine")
     print(f"input bag:        {bag}")
     print(f"output bag:       {result.bag_path}   (ros2 bag play {result.bag_path})")
     print(f"fused cloud:      {result.ply_path}")

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""Evaluate a replay's outputs against ground truth.
+"""Evaluate a replay's outputs against ground truth (``infinitevggt-eval``).
 
     infinitevggt-eval out/ --gt rgbd_dataset_freiburg1_xyz/
 
@@ -15,7 +15,11 @@
   ``dense_cloud_map.pcd``, or ground-truth depth back-projected with ground-truth poses):
   Accuracy, Completeness (mean, median), Chamfer, Normal Consistency, 0.02 m voxels.
 
-Writes ``eval.json`` and ``eval.md`` (and a trajectory plot) and prints the table.
+Every group is computed when the inputs allow it; a group that cannot be (no ground-truth
+poses, a camera that never moves, no bag) is left out with a note saying why. Non-finite
+poses (ground truth or estimate) are left out and counted. Writes ``eval.json`` and
+``eval.md`` (and a trajectory plot) and prints the table. Errors are one line naming the
+file (``--debug`` for the traceback).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,25 +38,32 @@ from typing import Any
 import numpy as np
 
 from infinitevggt_ros import metrics
-from infinitevggt_ros.offline.datasets import (
-    DatasetError,
-    Sequence,
-    decode_depth_msg,
-    interpolate_poses,
-    open_bag_reader,
-    open_sequence,
-    read_tum_trajectory,
-    stamp_to_ns,
-)
-from infinitevggt_ros.offline.replay import (
+from infinitevggt_ros.offline.ply import read_ply
+from infinitevggt_ros.offline.replay_report import (
     BAG_DIRNAME,
+    EVAL_DIRNAME,
     PLY_FILENAME,
+    SUMMARY_FILENAME,
     TRAJECTORY_FILENAME,
     load_summary,
-    read_ply,
 )
+from infinitevggt_ros.offline.sequences import (
+    DatasetError,
+    PoseTrack,
+    Sequence,
+    interpolate_poses,
+    iter_bag_messages,
+    open_sequence,
+)
+from infinitevggt_ros.offline.tum import read_tum_trajectory
+from infinitevggt_ros.stamps import stamp_to_ns
 
 logger = logging.getLogger(__name__)
+
+PROG = "infinitevggt-eval"
+# Camera centres closer together than this (relative to their magnitude, at least 1 m)
+# do not move: a Sim(3) fitted to them is undetermined.
+STATIC_SPREAD = 1e-9
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,21 @@ class EvalOptions:
     gt_cloud_stride_px: int = 4
     depth_every_n: int = 1
     topic: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rpe_delta", "gt_cloud_stride_px", "depth_every_n"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.max_time_diff_s) and self.max_time_diff_s >= 0):
+            raise ValueError(f"max_time_diff_s must be >= 0, got {self.max_time_diff_s}")
+        for name in ("voxel_size_m", "icp_max_distance_m", "max_depth_m"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if self.depth_align not in ("median", "scale_shift", "none"):
+            raise ValueError(
+                f"depth_align must be median, scale_shift or none, got {self.depth_align!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -92,42 +120,80 @@ class EvalReport:
     reconstruction: metrics.ReconstructionMetrics | None
     reconstruction_alignment: str
     notes: list[str] = field(default_factory=list)
+    dropped_gt_poses: int = 0  # non-finite ground-truth poses left out
+    dropped_est_poses: int = 0  # non-finite poses of the replay's trajectory left out
 
 
-# --------------------------------------------------------------------------- pieces
+# --------------------------------------------------------------------------- trajectory
 
 
-def _associate(est_ns, gt_ns, max_diff_s: float):
-    return metrics.associate_timestamps(est_ns, gt_ns, int(max_diff_s * 1e9))
+def _is_static(positions: np.ndarray) -> bool:
+    spread = float(np.linalg.norm(positions - positions.mean(axis=0), axis=1).max())
+    return spread <= STATIC_SPREAD * max(1.0, float(np.abs(positions).max()))
+
+
+def finite_track(track: PoseTrack, what: str, notes: list[str]) -> tuple[PoseTrack | None, int]:
+    """``track`` without non-finite poses (noted and counted); None when none is left."""
+    finite, dropped = track.finite_poses()
+    if dropped:
+        notes.append(
+            f"trajectory: {dropped} of {len(track.timestamps_ns)} {what} poses are not finite "
+            "(NaN / inf values or a zero quaternion) and were left out"
+        )
+    if len(finite.timestamps_ns) == 0:
+        notes.append(f"trajectory: no finite {what} pose")
+        return None, dropped
+    return finite, dropped
+
+
+def _trajectory_problem(est_T: np.ndarray, gt_T: np.ndarray, options: EvalOptions) -> str | None:
+    """Why ATE / RPE cannot be computed on these matched poses, or None."""
+    if len(est_T) < 3:
+        return (
+            f"only {len(est_T)} poses matched a ground-truth stamp within "
+            f"{options.max_time_diff_s} s (at least 3 are needed)"
+        )
+    if _is_static(gt_T[:, :3, 3]):
+        return (
+            f"the ground-truth camera does not move over the {len(gt_T)} matched poses; "
+            "a Sim(3) alignment needs a moving camera"
+        )
+    if _is_static(est_T[:, :3, 3]):
+        return f"the estimated camera does not move over the {len(est_T)} matched poses"
+    return None
 
 
 def evaluate_trajectory(
     est: Any, gt: Any, options: EvalOptions, notes: list[str]
 ) -> tuple[TrajectoryReport | None, metrics.Sim3 | None, np.ndarray | None, np.ndarray | None]:
-    """ATE/RPE of associated poses; also returns the Sim3 and the matched positions."""
-    qi, ri = _associate(est.timestamps_ns, gt.timestamps_ns, options.max_time_diff_s)
-    if qi.size < 3:
-        notes.append(
-            f"trajectory: only {qi.size} of {len(est.timestamps_ns)} poses matched a "
-            f"ground-truth stamp within {options.max_time_diff_s} s; no trajectory metrics"
-        )
+    """ATE/RPE of associated poses; also returns the Sim3 and the matched positions.
+
+    ``est`` and ``gt`` hold finite poses only (see :func:`finite_track`).
+    """
+    max_diff_ns = int(round(options.max_time_diff_s * 1e9))
+    qi, ri = metrics.associate_timestamps(est.timestamps_ns, gt.timestamps_ns, max_diff_ns)
+    est_T, gt_T = est.T_world_cam[qi], gt.T_world_cam[ri]
+    problem = _trajectory_problem(est_T, gt_T, options)
+    if problem is not None:
+        notes.append(f"trajectory: {problem}; no trajectory metrics")
         return None, None, None, None
     if qi.size < len(est.timestamps_ns):
         notes.append(f"trajectory: {qi.size} of {len(est.timestamps_ns)} poses matched")
-    est_T = est.T_world_cam[qi]
-    gt_T = gt.T_world_cam[ri]
     ate = metrics.compute_ate(est_T, gt_T, "sim3")
-    report_rpe = None
+    if not (np.isfinite(ate.alignment.scale) and ate.alignment.scale > 0):
+        notes.append("trajectory: the Sim(3) alignment is degenerate; no trajectory metrics")
+        return None, None, None, None
+    rpe = None
     if qi.size > options.rpe_delta:
-        report_rpe = metrics.compute_rpe(est_T, gt_T, options.rpe_delta, "sim3")
+        rpe = metrics.compute_rpe(est_T, gt_T, options.rpe_delta, "sim3")
     report = TrajectoryReport(
         poses=int(qi.size),
         ate_rmse=ate.translation.rmse,
         ate_mean=ate.translation.mean,
         ate_median=ate.translation.median,
         ate_max=ate.translation.max,
-        rpe_trans_rmse=report_rpe.translation.rmse if report_rpe else float("nan"),
-        rpe_rot_rmse_deg=report_rpe.rotation_deg.rmse if report_rpe else float("nan"),
+        rpe_trans_rmse=rpe.translation.rmse if rpe else float("nan"),
+        rpe_rot_rmse_deg=rpe.rotation_deg.rmse if rpe else float("nan"),
         rpe_delta_frames=options.rpe_delta,
         sim3_scale=ate.alignment.scale,
     )
@@ -135,38 +201,57 @@ def evaluate_trajectory(
     return report, ate.alignment, aligned, gt_T[:, :3, 3]
 
 
-def read_predicted_depth(replay_dir: Path, summary: dict) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Stamps [N] and depth maps (model or camera resolution) from the replay's bag."""
-    topic = f"/{summary['options']['node_name'].strip('/')}/depth"
-    bag = replay_dir / BAG_DIRNAME
-    if not bag.exists():
-        raise DatasetError(f"{replay_dir}: no {BAG_DIRNAME}/ (replayed without a bag?)")
-    from rosbags.typesys import Stores, get_typestore
+# --------------------------------------------------------------------------- depth
 
-    ts = get_typestore(Stores.ROS2_KILTED)
-    reader = open_bag_reader(bag)
-    stamps, depths = [], []
+
+def _depth_topic(summary: dict, summary_path: Path) -> str:
     try:
-        conns = [c for c in reader.connections if c.topic == topic]
-        if not conns:
-            raise DatasetError(f"{bag}: no {topic} topic")
-        for conn, _, raw in reader.messages(connections=conns):
+        return f"/{str(summary['options']['node_name']).strip('/')}/depth"
+    except (KeyError, TypeError):
+        raise DatasetError(
+            f"{summary_path}: no options.node_name (not a replay summary?)"
+        ) from None
+
+
+def read_predicted_depth(
+    replay_dir: Path, summary: dict
+) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """Stamps [N], depth maps (model or camera resolution) and the count of unreadable ones.
+
+    Raises:
+        DatasetError: the replay's bag cannot be read (the message names it).
+    """
+    from infinitevggt_ros.decode import decode_depth_image
+    from infinitevggt_ros.offline.bag_writer import default_typestore
+
+    topic = _depth_topic(summary, replay_dir / SUMMARY_FILENAME)
+    bag = replay_dir / BAG_DIRNAME
+    ts = default_typestore()
+    stamps, depths, unreadable = [], [], 0
+    for conn, _, raw in iter_bag_messages(bag, [topic]):
+        try:
             msg = ts.deserialize_cdr(raw, conn.msgtype)
-            stamps.append(stamp_to_ns(msg.header.stamp))
-            depths.append(decode_depth_msg(msg))
-    finally:
-        reader.close()
-    return np.asarray(stamps, dtype=np.int64), depths
+            depth = decode_depth_image(msg)
+        except Exception as exc:  # one corrupt message costs that frame, not the evaluation
+            logger.warning("%s: depth message skipped: %s", bag, exc)
+            unreadable += 1
+            continue
+        stamps.append(stamp_to_ns(msg.header.stamp))
+        depths.append(depth)
+    return np.asarray(stamps, dtype=np.int64), depths, unreadable
 
 
-def _mapping_from_summary(summary: dict):
+def _mapping_from_summary(summary: dict, summary_path: Path):
     from infinitevggt_ros.preprocess import ImageMapping
 
-    m = summary["image_mapping"]
-    return ImageMapping(
-        tuple(m["camera_hw"]), tuple(m["resized_hw"]), tuple(m["model_hw"]),
-        tuple(m["offset_xy_px"]), m["mode"],
-    )  # fmt: skip
+    try:
+        m = summary["image_mapping"]
+        return ImageMapping(
+            tuple(m["camera_hw"]), tuple(m["resized_hw"]), tuple(m["model_hw"]),
+            tuple(m["offset_xy_px"]), m["mode"],
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{summary_path}: no valid image_mapping ({exc})") from None
 
 
 def predicted_depth_on_gt_pixels(pred: np.ndarray, mapping, gt_hw: tuple[int, int]) -> np.ndarray:
@@ -196,17 +281,11 @@ def predicted_depth_on_gt_pixels(pred: np.ndarray, mapping, gt_hw: tuple[int, in
     return pred
 
 
-def evaluate_depth(
-    replay_dir: Path, summary: dict, gt_seq: Sequence, options: EvalOptions, notes: list[str]
-) -> tuple[metrics.DepthMetrics | None, int]:
-    if not gt_seq.has_ground_truth_depth():
-        notes.append(f"depth: {gt_seq.kind} ground truth has no depth maps")
-        return None, 0
-    pred_stamps, pred_depths = read_predicted_depth(replay_dir, summary)
-    mapping = _mapping_from_summary(summary)
+def _match_depth_pairs(pred_stamps, pred_depths, mapping, gt_seq, options: EvalOptions):
+    """Valid (prediction, ground truth) pixel values of the depth maps matched by stamp."""
     order = np.argsort(pred_stamps)
     sorted_stamps = pred_stamps[order]
-    max_diff_ns = int(options.max_time_diff_s * 1e9)
+    max_diff_ns = int(round(options.max_time_diff_s * 1e9))
     preds, gts, used = [], [], set()
     # Ground-truth maps are streamed and only their valid pixels kept (float32), so long
     # sequences fit in memory: about 8 bytes per valid pixel.
@@ -226,29 +305,59 @@ def evaluate_depth(
         used.add(q)
         gt = gt_frame.depth_m
         pred = predicted_depth_on_gt_pixels(pred_depths[q], mapping, gt.shape)
-        valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred)
+        valid = np.isfinite(gt) & (gt > 0) & np.isfinite(pred)  # NaN marks invalid depth
         preds.append(pred[valid].astype(np.float32))
         gts.append(gt[valid].astype(np.float32))
+    return preds, gts
+
+
+def evaluate_depth(
+    replay_dir: Path, summary: dict, gt_seq: Sequence, options: EvalOptions, notes: list[str]
+) -> tuple[metrics.DepthMetrics | None, int]:
+    if not gt_seq.has_ground_truth_depth():
+        notes.append(f"depth: {gt_seq.kind} ground truth has no depth maps")
+        return None, 0
+    if not (replay_dir / BAG_DIRNAME).exists():
+        notes.append(f"depth: the replay wrote no {BAG_DIRNAME}/ (--no-bag); no predicted depth")
+        return None, 0
+    pred_stamps, pred_depths, unreadable = read_predicted_depth(replay_dir, summary)
+    if unreadable:
+        notes.append(f"depth: {unreadable} predicted depth messages could not be decoded")
+    if not pred_depths:
+        notes.append(f"depth: {BAG_DIRNAME}/ holds no decodable predicted depth")
+        return None, 0
+    mapping = _mapping_from_summary(summary, replay_dir / SUMMARY_FILENAME)
+    preds, gts = _match_depth_pairs(pred_stamps, pred_depths, mapping, gt_seq, options)
     if not preds:
         notes.append("depth: no predicted depth matched a ground-truth depth stamp")
         return None, 0
-    result = metrics.compute_depth_metrics(
-        [np.concatenate(preds)], [np.concatenate(gts)], options.depth_align,
-        max_depth=options.max_depth_m,
-    )  # fmt: skip
+    try:
+        result = metrics.compute_depth_metrics(
+            [np.concatenate(preds)], [np.concatenate(gts)], options.depth_align,
+            max_depth=options.max_depth_m,
+        )  # fmt: skip
+    except ValueError as exc:  # no valid pixel, a non-positive median: say so, go on
+        notes.append(f"depth: not computed ({exc})")
+        return None, 0
     return result, len(preds)
 
 
-def ground_truth_cloud(gt_seq: Sequence, options: EvalOptions, notes: list[str]):
+# --------------------------------------------------------------------------- reconstruction
+
+
+def ground_truth_cloud(
+    gt_seq: Sequence, track: PoseTrack | None, options: EvalOptions, notes: list[str]
+):
+    """The reference cloud: the sequence's own, or GT depth back-projected with GT poses."""
+    from infinitevggt_ros.geometry import unproject_depth
+    from infinitevggt_ros.voxels import CloudAccumulator
+
     cloud = gt_seq.ground_truth_cloud()
     if cloud is not None:
         return cloud
-    track = gt_seq.ground_truth_poses()
     if track is None or not gt_seq.has_ground_truth_depth():
         notes.append("reconstruction: no reference cloud, and no depth + poses to build one")
         return None
-    from infinitevggt_ros.offline.replay import CloudAccumulator
-
     # Voxelised as it grows: a long sequence never holds all its raw points at once.
     accumulator = CloudAccumulator(options.voxel_size_m)
     stride = options.gt_cloud_stride_px
@@ -256,11 +365,14 @@ def ground_truth_cloud(gt_seq: Sequence, options: EvalOptions, notes: list[str])
         T = interpolate_poses(track, np.array([depth.timestamp_ns]))[0]
         if not np.all(np.isfinite(T)):
             continue
-        pts = metrics.unproject_depth_map(depth.depth_m, depth.K, T)[::stride, ::stride]
-        valid = depth.depth_m[::stride, ::stride] > 0
+        z = depth.depth_m[::stride, ::stride].astype(np.float64)
+        K = np.array(depth.K, dtype=np.float64)
+        K[:2] /= stride  # strided pixel u is pixel stride * u of the full map
+        valid = np.isfinite(z) & (z > 0)
         if options.max_depth_m is not None:
-            valid &= depth.depth_m[::stride, ::stride] <= options.max_depth_m
-        accumulator.add(pts[valid], np.zeros((int(valid.sum()), 3)))
+            valid &= z <= options.max_depth_m
+        pts = unproject_depth(np.where(valid, z, np.nan), K, T)[valid]
+        accumulator.add(pts, np.zeros_like(pts))
     cloud, _ = accumulator.result()
     if len(cloud) == 0:
         notes.append("reconstruction: no ground-truth depth frame had a pose")
@@ -272,48 +384,87 @@ def ground_truth_cloud(gt_seq: Sequence, options: EvalOptions, notes: list[str])
     return cloud
 
 
-def _rough_sim3(source: np.ndarray, target: np.ndarray) -> metrics.Sim3:
+def _rough_sim3(source: np.ndarray, target: np.ndarray) -> metrics.Sim3 | None:
     """Centroids and RMS radii matched, no rotation: a start for ICP without poses."""
     mu_s, mu_t = source.mean(0), target.mean(0)
-    scale = np.sqrt(((target - mu_t) ** 2).sum(1).mean() / ((source - mu_s) ** 2).sum(1).mean())
+    var_s = ((source - mu_s) ** 2).sum(1).mean()
+    if not var_s > 0:
+        return None
+    scale = np.sqrt(((target - mu_t) ** 2).sum(1).mean() / var_s)
     return metrics.Sim3(np.eye(3), mu_t - scale * mu_s, float(scale))
 
 
 def evaluate_reconstruction(
     replay_dir: Path,
-    gt_seq: Sequence,
+    gt_cloud: np.ndarray | None,
     alignment: metrics.Sim3 | None,
     options: EvalOptions,
     notes: list[str],
 ) -> tuple[metrics.ReconstructionMetrics | None, str]:
-    gt_cloud = ground_truth_cloud(gt_seq, options, notes)
     if gt_cloud is None:
         return None, "none"
     pred, _ = read_ply(replay_dir / PLY_FILENAME)
+    pred = pred[np.all(np.isfinite(pred), axis=1)]
     if len(pred) < 3:
         notes.append("reconstruction: the fused cloud has fewer than 3 points")
         return None, "none"
-    if alignment is not None:
-        how = "sim3 from trajectory"
-    else:
+    how = "sim3 from trajectory"
+    rough = alignment is None
+    if rough:
         alignment = _rough_sim3(pred, gt_cloud)
         how = "centroid/scale only"
+        if alignment is None:
+            notes.append("reconstruction: every fused point is the same point; not computed")
+            return None, "none"
         notes.append(
             "reconstruction: no ground-truth trajectory, so the cloud was aligned by centroid "
             "and scale only (plus ICP if enabled); treat the numbers with caution"
         )
     pred_aligned = alignment.apply_points(pred)
     if options.icp:
+        # A rough start has only a guessed scale: let ICP refine it too.
         icp = metrics.icp_point_to_point(
-            pred_aligned, gt_cloud, options.icp_max_distance_m, with_scale=alignment is None
+            pred_aligned, gt_cloud, options.icp_max_distance_m, with_scale=rough
         )
         pred_aligned = icp.transform.apply_points(pred_aligned)
         how += f" + ICP ({icp.iterations} it, inlier RMSE {icp.inlier_rmse:.4f})"
-    result = metrics.compute_reconstruction_metrics(pred_aligned, gt_cloud, options.voxel_size_m)
+    try:
+        result = metrics.compute_reconstruction_metrics(
+            pred_aligned, gt_cloud, options.voxel_size_m
+        )
+    except ValueError as exc:  # e.g. fewer than 3 voxels: a note, not a failed evaluation
+        notes.append(f"reconstruction: not computed ({exc})")
+        return None, "none"
     return result, how
 
 
 # --------------------------------------------------------------------------- main entry
+
+
+def _estimated_track(replay_dir: Path, notes: list[str]) -> tuple[PoseTrack | None, int]:
+    est = read_tum_trajectory(replay_dir / TRAJECTORY_FILENAME)
+    return finite_track(est, f"estimated ({TRAJECTORY_FILENAME})", notes)
+
+
+def _ground_truth_track(gt_seq: Sequence, notes: list[str]) -> tuple[PoseTrack | None, int]:
+    track = gt_seq.ground_truth_poses()
+    if track is None:
+        notes.append(f"trajectory: {gt_seq.kind} ground truth has no poses")
+        return None, 0
+    return finite_track(track, "ground-truth", notes)
+
+
+def _write_outputs(report: EvalReport, output_dir: Path, est_pos, gt_pos, plot: bool) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "eval.json").write_text(json.dumps(report_to_dict(report), indent=2) + "\n")
+    (output_dir / "eval.md").write_text(format_markdown(report))
+    if plot and est_pos is not None:
+        from infinitevggt_ros.offline.plots import plot_trajectory_top_view
+
+        plot_trajectory_top_view(
+            output_dir / "trajectory_vs_gt.png", est_pos, gt_pos,
+            f"Sim(3)-aligned estimate vs ground truth (ATE {report.trajectory.ate_rmse:.3f} m)",
+        )  # fmt: skip
 
 
 def evaluate_replay(
@@ -323,7 +474,11 @@ def evaluate_replay(
     output_dir: Path | str | None = None,
     write_plot: bool = True,
 ) -> EvalReport:
-    """Compute every metric the ground truth allows; write eval.json / eval.md."""
+    """Compute every metric the ground truth allows; write eval.json / eval.md.
+
+    Raises:
+        DatasetError: an input file is missing or unreadable (the message names it).
+    """
     options = options or EvalOptions()
     replay_dir = Path(replay_dir)
     summary = load_summary(replay_dir)
@@ -331,32 +486,25 @@ def evaluate_replay(
     notes: list[str] = []
     if not summary.get("geometry_meaningful", True):
         notes.append("the replay used random weights: these numbers are meaningless")
-    est = read_tum_trajectory(replay_dir / TRAJECTORY_FILENAME)
-    gt_track = gt_seq.ground_truth_poses()
+    est, dropped_est = _estimated_track(replay_dir, notes)
+    gt_track, dropped_gt = _ground_truth_track(gt_seq, notes)
     trajectory = alignment = est_pos = gt_pos = None
-    if gt_track is None:
-        notes.append(f"trajectory: {gt_seq.kind} ground truth has no poses")
-    else:
+    if est is not None and gt_track is not None:
         trajectory, alignment, est_pos, gt_pos = evaluate_trajectory(est, gt_track, options, notes)
     depth, depth_frames = evaluate_depth(replay_dir, summary, gt_seq, options, notes)
-    reconstruction, how = evaluate_reconstruction(replay_dir, gt_seq, alignment, options, notes)
+    gt_cloud = ground_truth_cloud(gt_seq, gt_track, options, notes)
+    reconstruction, how = evaluate_reconstruction(replay_dir, gt_cloud, alignment, options, notes)
     report = EvalReport(
         str(replay_dir), str(gt_seq.path), gt_seq.kind,
         bool(summary.get("geometry_meaningful", True)), trajectory, depth, depth_frames,
-        reconstruction, how, notes,
+        reconstruction, how, notes, dropped_gt, dropped_est,
     )  # fmt: skip
-    output_dir = Path(output_dir) if output_dir else replay_dir / "eval"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "eval.json").write_text(json.dumps(report_to_dict(report), indent=2) + "\n")
-    (output_dir / "eval.md").write_text(format_markdown(report))
-    if write_plot and est_pos is not None:
-        from infinitevggt_ros.offline.plots import plot_trajectory_top_view
-
-        plot_trajectory_top_view(
-            output_dir / "trajectory_vs_gt.png", est_pos, gt_pos,
-            f"Sim(3)-aligned estimate vs ground truth (ATE {trajectory.ate_rmse:.3f} m)",
-        )  # fmt: skip
+    output_dir = Path(output_dir) if output_dir else replay_dir / EVAL_DIRNAME
+    _write_outputs(report, output_dir, est_pos, gt_pos, write_plot)
     return report
+
+
+# --------------------------------------------------------------------------- reports
 
 
 def _jsonable(value):
@@ -436,45 +584,92 @@ def format_markdown(report: EvalReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- command line
+
+
+def _number(text: str, kind: type, minimum: float, inclusive: bool):
+    """argparse type: a finite ``kind`` above ``minimum`` (refused with exit status 2)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
+    if not ok:
+        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, 1, True)
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, 0.0, False)
+
+
+def non_negative_float(text: str) -> float:
+    return _number(text, float, 0.0, True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="infinitevggt-eval",
-        description="Compare an infinitevggt-replay output folder with ground truth.",
+        prog=PROG, description="Compare an infinitevggt-replay output folder with ground truth."
     )
     p.add_argument("replay_dir", type=Path, help="output folder of infinitevggt-replay")
     p.add_argument("--gt", type=Path, required=True,
                    help="ground-truth sequence: bag, TUM, 7-Scenes or Long3D folder")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, help="where to write (default REPLAY_DIR/eval)")
     p.add_argument("--topic", help="image topic of a ground-truth bag with several")
-    p.add_argument("--max-time-diff", type=float, default=0.02, help="association tolerance, s")
-    p.add_argument("--rpe-delta", type=int, default=1, help="RPE frame delta")
+    p.add_argument("--max-time-diff", type=non_negative_float, default=0.02,
+                   help="association tolerance, s (>= 0)")  # fmt: skip
+    p.add_argument("--rpe-delta", type=positive_int, default=1, help="RPE frame delta (>= 1)")
     p.add_argument("--depth-align", choices=("median", "scale_shift"), default="median")
-    p.add_argument("--max-depth", type=float, default=None, help="ignore GT depth beyond (m)")
-    p.add_argument("--voxel-size", type=float, default=0.02, help="reconstruction voxel (m)")
+    p.add_argument("--max-depth", type=positive_float, default=None,
+                   help="ignore GT depth beyond (m)")  # fmt: skip
+    p.add_argument("--voxel-size", type=positive_float, default=0.02,
+                   help="reconstruction voxel (m)")  # fmt: skip
     p.add_argument("--icp", action="store_true", help="refine the alignment by point-to-point ICP")
-    p.add_argument("--icp-max-distance", type=float, default=0.1, help="ICP pair distance (m)")
-    p.add_argument("--depth-every-n", type=int, default=1, help="evaluate every n-th depth map")
+    p.add_argument("--icp-max-distance", type=positive_float, default=0.1,
+                   help="ICP pair distance (m)")  # fmt: skip
+    p.add_argument("--depth-every-n", type=positive_int, default=1,
+                   help="evaluate every n-th depth map (>= 1)")  # fmt: skip
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return p
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an error: ``<file>: <what>`` where the exception knows its file."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, ValueError | OSError):
+        return str(exc)  # DatasetError and friends name their file themselves
+    return f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    options = EvalOptions(
-        max_time_diff_s=args.max_time_diff, rpe_delta=args.rpe_delta,
-        depth_align=args.depth_align, max_depth_m=args.max_depth, voxel_size_m=args.voxel_size,
-        icp=args.icp, icp_max_distance_m=args.icp_max_distance,
-        depth_every_n=args.depth_every_n, topic=args.topic,
-    )  # fmt: skip
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its one-line error (or --help)
+        return int(exc.code or 0)
+    try:
+        options = EvalOptions(
+            max_time_diff_s=args.max_time_diff, rpe_delta=args.rpe_delta,
+            depth_align=args.depth_align, max_depth_m=args.max_depth,
+            voxel_size_m=args.voxel_size, icp=args.icp, icp_max_distance_m=args.icp_max_distance,
+            depth_every_n=args.depth_every_n, topic=args.topic,
+        )  # fmt: skip
         report = evaluate_replay(args.replay_dir, args.gt, options, args.output)
-    except (ValueError, OSError) as exc:
-        print(f"infinitevggt-eval: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # one line, no traceback, unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"{PROG}: error: {error_line(exc)}", file=sys.stderr)
         return 2
     print(format_table(report), end="")
     for note in report.notes:
         print(f"note: {note}")
-    out = args.output or args.replay_dir / "eval"
+    out = args.output or args.replay_dir / EVAL_DIRNAME
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
     return 0
 

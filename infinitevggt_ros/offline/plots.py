@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""PNG plots of a replay and of an evaluation (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of a replay and of an evaluation (matplotlib, Agg backend: no display needed).
+
+Replay: trajectory top view, engine time / cache / memory over frames (``FrameRecord``s of
+``offline.replay_report``), a depth and confidence strip. Evaluation: the Sim(3)-aligned
+estimate over the ground truth.
+"""
 
 from __future__ import annotations
 
@@ -70,10 +75,10 @@ def plot_trajectory_top_view(
 
 
 def plot_timeline(path: Path, records: Sequence) -> Path:
-    """Latency, cached tokens and process memory over frames (FrameRecord list)."""
+    """Engine time, cached tokens and process memory over frames (``FrameRecord`` list)."""
     plt = _pyplot()
     frames = np.arange(len(records))
-    latency = np.array([r.latency_ms for r in records])
+    latency = np.array([r.engine_ms for r in records])
     tokens = np.array([r.cached_tokens for r in records])
     cache_mb = np.array([r.cache_bytes for r in records]) / 2**20
     rss = [r.rss_bytes for r in records]
@@ -84,9 +89,9 @@ def plot_timeline(path: Path, records: Sequence) -> Path:
         smooth = np.convolve(latency, np.ones(k) / k, mode="valid")
         axes[0].plot(frames[k - 1 :], smooth, color="tab:red", lw=1.5, label=f"mean of {k}")
         axes[0].legend(fontsize=8)
-    axes[0].set_ylabel("ms / frame")
+    axes[0].set_ylabel("engine ms / frame")
     p50, p95 = np.percentile(latency, [50, 95])
-    axes[0].set_title(f"Latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    axes[0].set_title(f"Engine step: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     axes[1].plot(frames, tokens, color="tab:purple")
     axes[1].set_ylabel("cached tokens\n(all layers)")
     axes[2].plot(frames, cache_mb, color="tab:green")

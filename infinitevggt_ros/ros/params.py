@@ -96,6 +96,13 @@ class ParamSpec:
 # the usual body -> optical rotation (camera at the base origin, looking along base x).
 DEFAULT_BASE_CAMERA_TRANSFORM = [0.0, 0.0, 0.0, -0.5, 0.5, -0.5, 0.5]
 
+#: ``model.attention.ATTENTION_BACKENDS`` (a unit test keeps them equal; importing the model
+#: here would load torch for a parameter table).
+ATTENTION_BACKEND_CHOICES = ("sdpa", "sdpa_unsplit", "sdpa_any", "flash_attn")
+#: Smallest non-zero voxel: finer grids than this are below float32 resolution of any
+#: useful cloud, and 1e-30 used to overflow the voxel keys.
+MIN_VOXEL_SIZE = 1.0e-6
+
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 PARAMETER_SPECS: tuple[ParamSpec, ...] = (
@@ -155,6 +162,53 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         Apply.RESTART,
         "model",
         choices=("crop", "pad"),
+    ),
+    ParamSpec(
+        "random_seed",
+        Kind.INT,
+        0,
+        "Seed of random_weights.",
+        Apply.RESTART,
+        "model",
+        int_range=(0, 2**31 - 1, 1),
+    ),
+    ParamSpec(
+        "head_dtype",
+        Kind.STR,
+        "auto",
+        "Precision of the camera and dense heads: auto (as dtype), float32 (as the "
+        "reference), bfloat16, float16.",
+        Apply.RESTART,
+        "model",
+        choices=("auto", "float32", "bfloat16", "float16"),
+    ),
+    ParamSpec(
+        "attention_backend",
+        Kind.STR,
+        "sdpa",
+        "Attention kernels: sdpa (PyTorch, split-key over long memories), sdpa_unsplit, "
+        "sdpa_any (let PyTorch pick, incl. cuDNN), flash_attn (the flash-attn package).",
+        Apply.RESTART,
+        "model",
+        choices=ATTENTION_BACKEND_CHOICES,
+    ),
+    ParamSpec(
+        "compile_blocks",
+        Kind.BOOL,
+        False,
+        "torch.compile the transformer blocks and heads (compiles at the first frame of "
+        "each input size).",
+        Apply.RESTART,
+        "model",
+    ),
+    ParamSpec(
+        "cuda_graphs",
+        Kind.STR,
+        "auto",
+        "Replay each frame's fixed-shape steps as CUDA graphs: auto (on for CUDA), on, off.",
+        Apply.RESTART,
+        "model",
+        choices=("auto", "on", "off"),
     ),
     # Rolling memory (InfiniteVGGT)
     ParamSpec(
@@ -303,6 +357,16 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         Apply.IMMEDIATE,
         "output",
         int_range=(1, 1_000_000, 1),
+    ),
+    ParamSpec(
+        "path_publish_period_s",
+        Kind.FLOAT,
+        1.0,
+        "Least time (image stamps) between two ~/path messages (0: every frame); the path "
+        "is the whole trajectory, so this keeps its cost bounded.",
+        Apply.IMMEDIATE,
+        "output",
+        float_range=(0.0, 3600.0),
     ),
     ParamSpec(
         "scale",
@@ -478,6 +542,11 @@ class NodeParams:
     dtype: str
     model_width: int
     preprocess_mode: str
+    random_seed: int
+    head_dtype: str
+    attention_backend: str
+    compile_blocks: bool
+    cuda_graphs: str
     total_budget: int
     budget_allocation: str
     budget_temperature: float
@@ -493,6 +562,7 @@ class NodeParams:
     depth_resolution: str
     publish_every_n: int
     max_path_length: int
+    path_publish_period_s: float
     scale: float
     world_frame: str
     camera_frame: str
@@ -543,9 +613,85 @@ class NodeParams:
         """The rolling-memory parameters as ``MemoryConfig`` keyword arguments."""
         return memory_settings({name: getattr(self, name) for name in MEMORY_PARAMETER_NAMES})
 
+    # Typed configs of the core, built here so that every program gets them the same way.
+
+    def engine_config(self) -> Any:
+        """``engine.EngineConfig`` (raises ValueError when no model is given)."""
+        from infinitevggt_ros.engine import EngineConfig
+
+        return EngineConfig(
+            checkpoint=self.checkpoint,
+            random_weights=self.random_weights,
+            random_seed=self.random_seed,
+            device=self.device,
+            dtype=self.dtype,
+            head_dtype=self.head_dtype,
+            attention_backend=self.attention_backend,
+            compile_blocks=self.compile_blocks,
+            cuda_graphs={"auto": "auto", "on": True, "off": False}[self.cuda_graphs],
+        )
+
+    def memory_config(self) -> Any:
+        """``memory.MemoryConfig``."""
+        from infinitevggt_ros.memory import MemoryConfig
+
+        return MemoryConfig(**self.memory_settings())
+
+    def output_options(self) -> Any:
+        """``outputs.OutputOptions``."""
+        from infinitevggt_ros.outputs import CloudOptions, OutputOptions
+
+        return OutputOptions(
+            scale=self.scale,
+            points_source=self.points_source,
+            cloud=CloudOptions(
+                conf_threshold=self.conf_threshold,
+                pixel_stride=self.pixel_stride,
+                voxel_size=self.voxel_size,
+                max_points=self.max_points,
+            ),
+            depth_resolution=self.depth_resolution,
+        )
+
+    def session_config(self) -> Any:
+        """``session.SessionConfig``."""
+        from infinitevggt_ros.session import SessionConfig
+
+        return SessionConfig(
+            model_width=self.model_width,
+            preprocess_mode=self.preprocess_mode,
+            output=self.output_options(),
+            publish_every_n=self.publish_every_n,
+            use_camera_info=self.use_camera_info,
+            world_frame=self.world_frame,
+            camera_frame=self.camera_frame,
+            tf_mode=self.tf_mode,
+            odom_frame=self.odom_frame,
+            base_frame=self.base_frame,
+        )
+
 
 MEMORY_PARAMETER_NAMES: tuple[str, ...] = tuple(
     spec.name for spec in PARAMETER_SPECS if spec.group == "memory"
+)
+#: What only a live node has: subscriptions, queueing, lifecycle, its TF publisher.
+NODE_ONLY_PARAMETER_NAMES: tuple[str, ...] = (
+    "publish_tf",
+    "input_transport",
+    "qos_reliability",
+    "qos_depth",
+    "process_policy",
+    "queue_size",
+    "autostart",
+    "diagnostics_period_s",
+)
+#: The parameters the offline replay takes as options (everything else the node has).
+REPLAY_PARAMETER_NAMES: tuple[str, ...] = tuple(
+    spec.name for spec in PARAMETER_SPECS if spec.name not in NODE_ONLY_PARAMETER_NAMES
+)
+#: The parameters the engine benchmark takes: the model and the rolling memory.
+BENCH_PARAMETER_NAMES: tuple[str, ...] = tuple(
+    spec.name for spec in PARAMETER_SPECS if spec.group in ("model", "memory")
 )
 
 
@@ -621,6 +767,8 @@ def validate_value(name: str, value: Any) -> str | None:
         norm = math.sqrt(sum(float(q) ** 2 for q in value[3:7]))
         if abs(norm - 1.0) > 1e-3:
             return f"base_camera_transform: quaternion norm is {norm:.4f}, not 1"
+    if name == "voxel_size" and 0.0 < value < MIN_VOXEL_SIZE:
+        return f"voxel_size: {value} is below {MIN_VOXEL_SIZE} (0 turns voxel filtering off)"
     if name in ("world_frame", "odom_frame", "base_frame") and not value.strip():
         return f"{name}: must not be empty"
     return None
@@ -710,6 +858,66 @@ def build_descriptor(spec: ParamSpec) -> Any:
             FloatingPointRange(from_value=low, to_value=high, step=0.0)
         ]
     return descriptor
+
+
+def option_name(name: str) -> str:
+    """The command-line option of a parameter: ``total_budget`` -> ``--total-budget``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_parameter_arguments(
+    parser: argparse.ArgumentParser, names: Sequence[str], title: str
+) -> None:
+    """The parameters ``names`` as command-line options with the node's defaults.
+
+    The offline programs (replay, bench) take the node's parameters this way, so names,
+    defaults, choices and ranges are the node's; values are checked by the parser (exit
+    status 2 with the reason) through the same ``validate_value``.
+    """
+    group = parser.add_argument_group(title)
+    for spec in PARAMETER_SPECS:
+        if spec.name not in names:
+            continue
+        kwargs: dict[str, Any] = {"default": _copy_default(spec.default), "help": spec.description}
+        if spec.kind is Kind.BOOL:
+            kwargs["action"] = argparse.BooleanOptionalAction  # --x / --no-x
+        elif spec.kind is Kind.FLOAT_ARRAY:
+            kwargs["type"] = _argument_type(spec, float)
+            kwargs["nargs"] = spec.array_length or "+"
+        else:
+            python_type = {Kind.INT: int, Kind.FLOAT: float, Kind.STR: str}[spec.kind]
+            kwargs["type"] = _argument_type(spec, python_type)
+            if spec.choices:
+                kwargs["choices"] = spec.choices
+        group.add_argument(option_name(spec.name), dest=spec.name, **kwargs)
+
+
+def _argument_type(spec: ParamSpec, python_type: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = python_type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {spec.kind.value}, got {text!r}") from None
+        if spec.kind is not Kind.FLOAT_ARRAY:
+            problem = validate_value(spec.name, value)
+            if problem is not None:
+                raise argparse.ArgumentTypeError(problem.partition(": ")[2] or problem)
+        return value
+
+    parse.__name__ = spec.kind.value  # argparse names the type in its messages
+    return parse
+
+
+def params_from_args(args: argparse.Namespace) -> NodeParams:
+    """NodeParams from parsed options (parameters without an option keep their defaults).
+
+    Raises:
+        ValueError: an invalid value or combination (the message names it).
+    """
+    values = {
+        spec.name: getattr(args, spec.name) for spec in PARAMETER_SPECS if hasattr(args, spec.name)
+    }
+    return NodeParams.from_mapping(values)
 
 
 def render_yaml() -> str:

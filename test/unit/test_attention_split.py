@@ -9,7 +9,7 @@ here; the merge and the split policy can, and the benchmark records the GPU agre
 import pytest
 import torch
 
-from infinitevggt_ros.model.blocks import (
+from infinitevggt_ros.model.attention import (
     SPLIT_KEYS_MAX_PARTS,
     SPLIT_KEYS_MIN_PER_PART,
     key_splits,

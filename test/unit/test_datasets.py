@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""Each loader reads a small sequence written in its format, with ground truth intact."""
+"""Each loader reads a small sequence written in its format, with ground truth intact.
+
+Damaged inputs (corrupt images, truncated bags, NaN poses) give unreadable frames, dropped
+poses or a DatasetError naming the file, never another exception.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infinitevggt_ros.offline import datasets as D
+from infinitevggt_ros.offline import sequences as D
 from infinitevggt_ros.offline import synthetic as S
+from infinitevggt_ros.offline import tum
+from infinitevggt_ros.offline.bag_writer import ros_stamp
+from infinitevggt_ros.offline.sequences.long3d import read_pcd
+from infinitevggt_ros.offline.sequences.rosbag import track_from_tf_edges
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,7 @@ def test_rosbag_with_two_colour_topics_asks_for_one(tmp_path, seq, frames):
             conn = writer.add_connection(topic, Image_.__msgtype__, typestore=ts)
             for f in frames[:2]:
                 msg = Image_(
-                    Header(D.ros_stamp(ts, f.timestamp_ns), "cam"), 30, 40, encoding, 0, 120,
+                    Header(ros_stamp(ts, f.timestamp_ns), "cam"), 30, 40, encoding, 0, 120,
                     (f.rgb if encoding == "rgb8" else f.rgb[:, :, ::-1]).reshape(-1).copy(),
                 )  # fmt: skip
                 writer.write(conn, f.timestamp_ns, ts.serialize_cdr(msg, Image_.__msgtype__))
@@ -101,13 +109,13 @@ def test_tum_loader_uses_freiburg_calibration_without_calibration_file(tmp_path,
 def test_tum_trajectory_round_trip_and_errors(tmp_path, frames):
     stamps = [f.timestamp_ns for f in frames]
     poses = np.array([f.T_world_cam for f in frames])
-    path = D.write_tum_trajectory(tmp_path / "traj.txt", stamps, poses)
-    track = D.read_tum_trajectory(path)
+    path = tum.write_tum_trajectory(tmp_path / "traj.txt", stamps, poses)
+    track = tum.read_tum_trajectory(path)
     assert track.timestamps_ns.tolist() == stamps
     np.testing.assert_allclose(track.T_world_cam, poses, atol=1e-8)
     (tmp_path / "bad.txt").write_text("1.0 2 3\n")
     with pytest.raises(D.DatasetError, match="bad.txt:1"):
-        D.read_tum_trajectory(tmp_path / "bad.txt")
+        tum.read_tum_trajectory(tmp_path / "bad.txt")
 
 
 def test_seven_scenes_loader(tmp_path, seq, frames):
@@ -122,7 +130,7 @@ def test_seven_scenes_loader(tmp_path, seq, frames):
     raw = np.asarray(Image.open(folder / "frame-000001.depth.png")).copy()
     raw[0, 0] = 65535
     Image.fromarray(raw).save(folder / "frame-000001.depth.png")
-    assert list(sequence.iter_ground_truth_depth())[1].depth_m[0, 0] == 0.0
+    assert np.isnan(list(sequence.iter_ground_truth_depth())[1].depth_m[0, 0])
 
 
 def test_image_folder_loader_orders_naturally(tmp_path, frames):
@@ -167,10 +175,10 @@ def test_pcd_reader_handles_extra_fields_and_nan(tmp_path):
         "WIDTH 3\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS 3\nDATA binary\n"
     )
     (tmp_path / "c.pcd").write_bytes(header.encode() + rec.tobytes())
-    np.testing.assert_allclose(D.read_pcd(tmp_path / "c.pcd"), [[1, 2, 3], [4, 5, 6]])
+    np.testing.assert_allclose(read_pcd(tmp_path / "c.pcd"), [[1, 2, 3], [4, 5, 6]])
     (tmp_path / "z.pcd").write_bytes(header.replace("binary", "binary_compressed").encode())
     with pytest.raises(D.DatasetError, match="binary_compressed"):
-        D.read_pcd(tmp_path / "z.pcd")
+        read_pcd(tmp_path / "z.pcd")
 
 
 def test_open_sequence_errors(tmp_path):
@@ -186,7 +194,7 @@ def test_open_sequence_errors(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "a.png").write_bytes(b"not a png")
     (frame,) = D.open_sequence(tmp_path / "broken").iter_frames()
-    assert "cannot read image" in frame.error and frame.rgb.size == 0
+    assert str(tmp_path / "broken" / "a.png") in frame.error and frame.rgb.size == 0
 
 
 def test_interpolate_poses_between_samples():
@@ -212,14 +220,153 @@ def test_tf_chain_composes_static_and_dynamic_links():
     moving = [(t, np.eye(4)) for t in (0, 10)]
     moving[1][1][:3, 3] = [5, 0, 0]
     edges = {("map", "base"): moving, ("base", "cam"): [(0, base)], ("cam", "cam_opt"): [(0, opt)]}
-    track = D._track_from_tf_edges(edges, "cam_opt", None)
+    track = track_from_tf_edges(edges, "cam_opt", None)
     assert track.world_frame == "map"
     np.testing.assert_allclose(track.T_world_cam[1][:3, 3], [5.1, 0, 1])
 
 
-def test_decode_image_rejects_unknown_encoding():
-    class Msg:
-        encoding = "bayer_rggb8"
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (a decompression bomb's header)."""
+    import struct
+    import zlib
 
-    with pytest.raises(D.DatasetError, match="unsupported image encoding 'bayer_rggb8'"):
-        D.decode_image_msg(Msg(), "sensor_msgs/msg/Image")
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_corrupt_and_oversized_image_files_become_unreadable_frames(tmp_path, frames):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(frames[0].rgb).save(folder / "000.png")
+    (folder / "001.png").write_bytes(_png_claiming(40_000, 40_000))  # 1.6 Gpx
+    (folder / "002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.fromarray(frames[1].rgb).save(folder / "003.png")
+    got = list(D.open_sequence(folder).iter_frames())
+    assert [f.error is None for f in got] == [True, False, False, True]
+    assert "001.png" in got[1].error and "002.png" in got[2].error
+    np.testing.assert_array_equal(got[3].rgb, frames[1].rgb)
+
+
+def test_truncated_bag_is_a_dataset_error_naming_the_bag(tmp_path, seq):
+    bag = S.write_rosbag(seq, tmp_path / "bag")
+    mcap = next(bag.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[:8])  # rosbags raised TypeError: ord() here
+    for path in (bag, mcap):
+        with pytest.raises(D.DatasetError, match=f"{path}: cannot open rosbag2"):
+            D.open_sequence(path)
+    with pytest.raises(D.DatasetError, match="cannot open rosbag2"):
+        list(D.iter_bag_messages(bag, ["/tf"]))
+
+
+def _bag_with_bad_frames(path, frames):
+    """Colour frames: good, unsupported encoding, corrupt JPEG, cut-short data, good."""
+    from rosbags.typesys import Stores, get_typestore
+
+    from infinitevggt_ros.offline.bag_writer import BagWriter
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    Img, Header = ts.types["sensor_msgs/msg/Image"], ts.types["std_msgs/msg/Header"]
+    Comp = ts.types["sensor_msgs/msg/CompressedImage"]
+
+    def image(i, encoding, data):
+        return Img(Header(ros_stamp(ts, i), "cam"), 30, 40, encoding, 0, 120, data)
+
+    good = frames[0].rgb.reshape(-1).copy()
+    with BagWriter(path, typestore=ts) as bag:
+        bag.add_topic("/cam/image", "sensor_msgs/msg/Image")
+        bag.add_topic("/cam/image/compressed", "sensor_msgs/msg/CompressedImage")
+        bag.write("/cam/image", 0, image(0, "rgb8", good))
+        bag.write("/cam/image", 1, image(1, "bayer_rggb8", good))
+        bag.write("/cam/image", 3, image(3, "rgb8", good[:100].copy()))
+        bag.write("/cam/image", 4, image(4, "rgb8", good))
+        bad_jpeg = np.frombuffer(b"\xff\xd8\xff\xe0 not a jpeg", np.uint8)
+        bag.write("/cam/image/compressed", 2, Comp(Header(ros_stamp(ts, 2), "cam"), "jpeg",
+                                                   bad_jpeg))  # fmt: skip
+    return path
+
+
+def test_bag_frames_that_do_not_decode_are_unreadable_not_fatal(tmp_path, frames):
+    bag = _bag_with_bad_frames(tmp_path / "bad", frames)
+    got = list(D.open_sequence(bag, topic="/cam/image").iter_frames())
+    assert [f.error is None for f in got] == [True, False, False, True]
+    assert "bayer_rggb8" in got[1].error and "message 1 on /cam/image" in got[1].error
+    assert got[2].timestamp_ns == 3 and got[2].frame_id == "cam"
+    np.testing.assert_array_equal(got[3].rgb, frames[0].rgb)
+    (compressed,) = D.open_sequence(bag, topic="/cam/image/compressed").iter_frames()
+    assert compressed.error is not None and compressed.rgb.size == 0
+
+
+def test_non_finite_poses_are_kept_as_nan_and_dropped_by_finite_poses(tmp_path):
+    path = tmp_path / "traj.txt"
+    path.write_text(
+        "# timestamp tx ty tz qx qy qz qw\n"
+        "1.0 0 0 0 0 0 0 1\n"
+        "2.0 nan 0 0 0 0 0 1\n"
+        "3.0 1 0 0 0 0 0 0\n"  # zero quaternion
+        "4.0 1 0 0 0 0 0 2\n"  # not normalised: fine
+    )
+    track = tum.read_tum_trajectory(path)
+    assert track.timestamps_ns.tolist() == [1e9, 2e9, 3e9, 4e9]
+    assert np.isnan(track.T_world_cam[1]).all() and np.isnan(track.T_world_cam[2]).all()
+    finite, dropped = track.finite_poses()
+    assert dropped == 2 and finite.timestamps_ns.tolist() == [1e9, 4e9]
+    np.testing.assert_allclose(finite.T_world_cam[1][:3, :3], np.eye(3))
+    path.write_text("1.0 0 0 0 0 0 0 x\n")
+    with pytest.raises(D.DatasetError, match=r"traj.txt:1: could not convert"):
+        tum.read_tum_trajectory(path)
+    path.write_text("1.0e3 0 0 0 0 0 0 1\n")
+    with pytest.raises(D.DatasetError, match=r"traj.txt:1: not a time in seconds"):
+        tum.read_tum_trajectory(path)
+
+
+def test_tf_samples_with_a_zero_quaternion_are_skipped(tmp_path, seq):
+    bag = S.write_rosbag(seq, tmp_path / "bag", with_depth=False)
+    from rosbags.rosbag2 import Reader, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    # Copy the bag with one /tf sample's quaternion zeroed.
+    with Reader(bag) as reader, Writer(tmp_path / "zero", version=8) as writer:
+        conns = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=ts)
+                 for c in reader.connections}  # fmt: skip
+        for conn, t, raw in reader.messages():
+            if conn.topic == "/tf" and t == seq.timestamps_ns[2]:
+                msg = ts.deserialize_cdr(raw, conn.msgtype)
+                q = msg.transforms[0].transform.rotation
+                q.x = q.y = q.z = q.w = 0.0
+                raw = ts.serialize_cdr(msg, conn.msgtype)
+            writer.write(conns[conn.id], t, raw)
+    track = D.open_sequence(tmp_path / "zero").ground_truth_poses()
+    assert len(track.timestamps_ns) == len(seq) - 1
+    assert np.all(np.isfinite(track.T_world_cam))
+
+
+def test_stamps_convert_without_rounding():
+    from infinitevggt_ros import stamps
+
+    assert stamps.seconds_to_ns("1305031102.175304") == 1_305_031_102_175_304_000
+    assert stamps.seconds_to_ns("1.1234567899") == 1_123_456_789  # truncated to ns
+    assert stamps.seconds_to_ns("-1.5") == -1_500_000_000
+    assert stamps.seconds_to_ns(".5") == 500_000_000 and stamps.seconds_to_ns("7") == 7 * 10**9
+    for bad in ("", ".", "1e9", "abc", "1.2.3"):
+        with pytest.raises(ValueError):
+            stamps.seconds_to_ns(bad)
+    assert stamps.ns_to_sec_nsec(-1) == (-1, 999_999_999)
+    assert stamps.ns_to_seconds_text(1_700_000_000_033_333_333, 6) == "1700000000.033333"
+    assert stamps.ns_to_seconds_text(1_700_000_000_033_333_333) == "1700000000.033333333"
+    assert stamps.ns_to_seconds_text(-1_500_000_000, 0) == "-1"
+
+    class Time:
+        sec, nanosec = 12, 345
+
+    assert stamps.stamp_to_ns(Time()) == 12_000_000_345
+    for ns in (0, 1, 10**18 + 7, -(10**9) - 1):
+        sec, nanosec = stamps.ns_to_sec_nsec(ns)
+        assert sec * 10**9 + nanosec == ns and 0 <= nanosec < 10**9
+        assert stamps.seconds_to_ns(stamps.ns_to_seconds_text(ns)) == ns

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from infinitevggt_ros.metrics import unproject_depth_map
+from infinitevggt_ros.geometry import unproject_depth
 from infinitevggt_ros.offline import eval as E
 from infinitevggt_ros.offline import replay as R
+from infinitevggt_ros.offline import replay_cli
 from infinitevggt_ros.offline import synthetic as S
 from infinitevggt_ros.preprocess import plan_image_mapping
 from infinitevggt_ros.results import FrameResult
@@ -45,7 +46,7 @@ class OracleEngine:
         self.frame = 0
 
     def stats(self):
-        from infinitevggt_ros.engine import EngineStats
+        from infinitevggt_ros.memory import MemoryStats as EngineStats
 
         return EngineStats(self.frame, (self.frame,), (0,), 0, (None,), None)
 
@@ -60,7 +61,7 @@ class OracleEngine:
         depth = depth_m * self.scale
         T_first_cam = np.linalg.inv(self.seq.T_world_cam[0]) @ T_world_cam
         T_first_cam[:3, 3] *= self.scale
-        points = unproject_depth_map(depth, K, T_first_cam)
+        points = unproject_depth(depth.astype(np.float64), K, T_first_cam)
         extrinsic = np.linalg.inv(T_first_cam)[:3]
         ones = torch.full((h, w), 2.0)
         f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
@@ -78,7 +79,7 @@ def seq():
 
 def test_oracle_round_trip_gives_near_zero_errors(tmp_path, seq):
     folder = S.write_tum_folder(seq, tmp_path / "tum")
-    options = R.ReplayOptions(
+    options = R.ReplayOptions.with_params(
         random_weights="tiny", model_width=112, progress=False, write_plots=False, pixel_stride=1
     )
     R.replay_sequence(folder, tmp_path / "out", options, engine=OracleEngine(seq, 112))
@@ -117,7 +118,7 @@ def test_oracle_round_trip_detects_a_depth_scale_error(tmp_path, seq):
                 return FrameResult(out.frame_index, out.depth * 1.1, *list(vars(out).values())[2:])
             return out
 
-    options = R.ReplayOptions(random_weights="tiny", model_width=112, progress=False,
+    options = R.ReplayOptions.with_params(random_weights="tiny", model_width=112, progress=False,
                               write_plots=False)  # fmt: skip
     R.replay_sequence(folder, tmp_path / "out", options, engine=Biased(seq, 112))
     report = E.evaluate_replay(tmp_path / "out", folder, write_plot=False)
@@ -130,7 +131,7 @@ def test_oracle_round_trip_detects_a_depth_scale_error(tmp_path, seq):
 def test_tiny_model_round_trip_on_a_bag(tmp_path, capsys):
     seq = S.make_sequence(num_frames=4, width=40, height=30, fps=10.0)
     bag = S.write_rosbag(seq, tmp_path / "bag", storage="mcap")
-    assert R.main([str(bag), "-o", str(tmp_path / "out"), "--random-weights", "tiny",
+    assert replay_cli.main([str(bag), "-o", str(tmp_path / "out"), "--random-weights", "tiny",
                    "--model-width", "84", "--no-progress", "--no-plots"]) == 0  # fmt: skip
     capsys.readouterr()
     assert E.main([str(tmp_path / "out"), "--gt", str(bag), "--icp"]) == 0
@@ -144,7 +145,7 @@ def test_tiny_model_round_trip_on_a_bag(tmp_path, capsys):
 
 def test_eval_without_poses_uses_the_long3d_cloud_and_says_so(tmp_path, seq):
     folder = S.write_long3d_folder(seq, tmp_path / "long3d")
-    options = R.ReplayOptions(random_weights="tiny", model_width=112, progress=False,
+    options = R.ReplayOptions.with_params(random_weights="tiny", model_width=112, progress=False,
                               write_plots=False, pixel_stride=1)  # fmt: skip
     R.replay_sequence(folder, tmp_path / "out", options, engine=OracleEngine(seq, 112))
     report = E.evaluate_replay(tmp_path / "out", folder, write_plot=False)
@@ -179,10 +180,182 @@ def test_oracle_round_trip_on_seven_scenes(tmp_path):
     hfov = float(np.degrees(2 * np.arctan(320 / 585)))
     seq = S.make_sequence(num_frames=6, width=640, height=480, fps=30.0, hfov_deg=hfov)
     folder = S.write_7scenes_folder(seq, tmp_path / "seq-01")
-    options = R.ReplayOptions(random_weights="tiny", model_width=112, progress=False,
+    options = R.ReplayOptions.with_params(random_weights="tiny", model_width=112, progress=False,
                               write_plots=False, pixel_stride=1)  # fmt: skip
     R.replay_sequence(folder, tmp_path / "out", options, engine=OracleEngine(seq, 112))
     report = E.evaluate_replay(tmp_path / "out", folder, write_plot=False)
     assert report.trajectory.poses == 6 and report.trajectory.ate_rmse < 1e-5
     assert report.depth_frames == 6 and report.depth.abs_rel < 0.02
     assert report.reconstruction.accuracy_median < 0.015
+
+
+# --------------------------------------------------------------------------- damaged inputs
+# Replay folders written by hand (no engine): the ground truth itself as the "prediction".
+
+
+def fake_replay(folder, seq, est_poses=None, with_bag=True):
+    """A replay output folder whose trajectory, depth and cloud are ``seq``'s ground truth."""
+    from infinitevggt_ros.offline.bag_writer import BagWriter, ros_stamp
+    from infinitevggt_ros.offline.ply import write_ply
+    from infinitevggt_ros.offline.tum import write_tum_trajectory
+
+    folder.mkdir(parents=True)
+    hw = [seq.intrinsics.height, seq.intrinsics.width]
+    summary = {
+        "geometry_meaningful": True,
+        "options": {"node_name": "infinitevggt"},
+        "image_mapping": {"camera_hw": hw, "resized_hw": hw, "model_hw": hw,
+                          "offset_xy_px": [0, 0], "mode": "crop"},
+    }  # fmt: skip
+    (folder / "summary.json").write_text(json.dumps(summary))
+    poses = seq.T_world_cam if est_poses is None else est_poses
+    write_tum_trajectory(folder / "trajectory.txt", seq.timestamps_ns, poses)
+    write_ply(folder / "fused_cloud.ply", S.fuse_ground_truth_cloud(seq, stride_px=1))
+    if with_bag:
+        with BagWriter(folder / "replay_bag") as bag:
+            ts = bag.typestore
+            Img, Header = ts.types["sensor_msgs/msg/Image"], ts.types["std_msgs/msg/Header"]
+            bag.add_topic("/infinitevggt/depth", "sensor_msgs/msg/Image")
+            for f in seq:
+                raw = f.depth_m.astype("<f4").view(np.uint8).reshape(-1).copy()
+                header = Header(ros_stamp(ts, f.timestamp_ns), "cam")
+                msg = Img(header, hw[0], hw[1], "32FC1", 0, 4 * hw[1], raw)
+                bag.write("/infinitevggt/depth", f.timestamp_ns, msg)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small_seq():
+    return S.make_sequence(num_frames=6, width=48, height=36, fps=10.0)
+
+
+def test_a_fake_replay_of_the_ground_truth_scores_zero(tmp_path, small_seq):
+    gt = S.write_tum_folder(small_seq, tmp_path / "tum")
+    out = fake_replay(tmp_path / "out", small_seq)
+    report = E.evaluate_replay(out, gt, E.EvalOptions(gt_cloud_stride_px=1), write_plot=False)
+    assert report.trajectory.ate_rmse < 1e-6 and report.depth_frames == 6
+    assert report.depth.abs_rel < 1e-3  # 16-bit TUM depth vs float depth
+    assert report.reconstruction.chamfer < 0.02
+    assert report.dropped_gt_poses == report.dropped_est_poses == 0
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--depth-every-n", "0"], "--depth-every-n: must be a finite number >= 1, got 0"),
+        (["--max-time-diff", "-1"], "--max-time-diff: must be a finite number >= 0.0"),
+        (["--max-time-diff", "nan"], "--max-time-diff: must be a finite number"),
+        (["--rpe-delta", "0"], "--rpe-delta: must be a finite number >= 1"),
+        (["--voxel-size", "0"], "--voxel-size: must be a finite number > 0.0"),
+        (["--icp-max-distance", "inf"], "--icp-max-distance: must be a finite number"),
+        (["--max-depth", "x"], "--max-depth: expected a number, got 'x'"),
+    ],
+)
+def test_out_of_range_options_are_refused_by_the_parser(tmp_path, capsys, argv, message):
+    # --depth-every-n 0 used to end in ZeroDivisionError; --max-time-diff -1 was accepted.
+    assert E.main([str(tmp_path), "--gt", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="depth_every_n"):
+        E.EvalOptions(depth_every_n=0)
+
+
+def test_non_finite_poses_are_left_out_and_counted(tmp_path, small_seq, capsys):
+    gt = S.write_tum_folder(small_seq, tmp_path / "tum")
+    lines = (gt / "groundtruth.txt").read_text().splitlines()
+    # Line 4 = the first pose: NaN quaternion; the last pose: a zero quaternion.
+    lines[3] = " ".join(lines[3].split()[:4] + ["nan", "nan", "nan", "nan"])
+    lines[-1] = " ".join(lines[-1].split()[:4] + ["0", "0", "0", "0"])
+    (gt / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+    est = small_seq.T_world_cam.copy()
+    est[2, :3, 3] = np.nan
+    out = fake_replay(tmp_path / "out", small_seq, est_poses=est)
+    # Both used to fail with "Found zero norm quaternions", naming no file.
+    assert E.main([str(out), "--gt", str(gt)]) == 0
+    report = json.loads((out / "eval" / "eval.json").read_text())
+    assert report["dropped_gt_poses"] == 2 and report["dropped_est_poses"] == 1
+    assert report["trajectory"]["poses"] == 3 and report["trajectory"]["ate_rmse"] < 1e-6
+    stdout = capsys.readouterr().out
+    assert "2 of 6 ground-truth poses are not finite" in stdout
+    assert "1 of 6 estimated (trajectory.txt) poses are not finite" in stdout
+
+
+def test_a_static_ground_truth_still_gives_depth_and_cloud_metrics(tmp_path, small_seq):
+    static = S.SyntheticSequence(
+        small_seq.intrinsics, np.repeat(small_seq.T_world_cam[:1], 6, axis=0),
+        small_seq.timestamps_ns, small_seq.scene,
+    )  # fmt: skip
+    gt = S.write_tum_folder(static, tmp_path / "tum")
+    # The estimate drifts by millimetres: its Sim(3) onto a static camera had scale 0 and
+    # crushed the cloud to one point ("got 1 predicted"), failing the whole evaluation.
+    est = static.T_world_cam.copy()
+    est[:, 0, 3] += np.arange(6) * 1e-3
+    out = fake_replay(tmp_path / "out", static, est_poses=est)
+    report = E.evaluate_replay(out, gt, write_plot=False)
+    assert report.trajectory is None
+    assert any("ground-truth camera does not move" in n for n in report.notes)
+    assert report.depth_frames == 6 and report.depth.abs_rel < 1e-3
+    assert report.reconstruction is not None and report.reconstruction_alignment.startswith(
+        "centroid/scale"
+    )
+    one = fake_replay(tmp_path / "one", static, est_poses=static.T_world_cam)
+    report = E.evaluate_replay(one, gt, write_plot=False)  # estimate static too
+    assert report.trajectory is None and report.depth is not None
+
+
+def test_damaged_replay_outputs_give_one_line_errors_naming_the_file(tmp_path, small_seq, capsys):
+    gt = S.write_tum_folder(small_seq, tmp_path / "tum")
+    out = fake_replay(tmp_path / "out", small_seq)
+    (out / "summary.json").write_text('{"options": ')  # cut short
+    assert E.main([str(out), "--gt", str(gt)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"infinitevggt-eval: error: {out / 'summary.json'}: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    (out / "summary.json").write_text("{}")
+    assert E.main([str(out), "--gt", str(gt)]) == 2
+    assert f"{out / 'summary.json'}: no options.node_name" in capsys.readouterr().err
+    # --debug shows the traceback as well.
+    assert E.main([str(out), "--gt", str(gt), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_damaged_bags_and_clouds_name_their_file(tmp_path, small_seq, capsys):
+    bag = S.write_rosbag(small_seq, tmp_path / "bag")
+    out = fake_replay(tmp_path / "out", small_seq)
+    mcap = next(bag.glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[:8])  # rosbags: TypeError: ord() expected a character
+    assert E.main([str(out), "--gt", str(bag)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"infinitevggt-eval: error: {bag}: cannot open rosbag2")
+    gt = S.write_tum_folder(small_seq, tmp_path / "tum")
+    ply = out / "fused_cloud.ply"
+    ply.write_bytes(ply.read_bytes()[:200])
+    assert E.main([str(out), "--gt", str(gt)]) == 2
+    assert f"error: {ply}: " in capsys.readouterr().err
+
+
+def test_a_replay_without_bag_is_evaluated_without_depth(tmp_path, small_seq):
+    gt = S.write_tum_folder(small_seq, tmp_path / "tum")
+    out = fake_replay(tmp_path / "out", small_seq, with_bag=False)
+    report = E.evaluate_replay(out, gt, write_plot=False)
+    assert report.depth is None and report.trajectory is not None
+    assert any("no replay_bag/" in n for n in report.notes)
+
+
+def test_ply_round_trip_and_errors(tmp_path):
+    from infinitevggt_ros.offline.ply import read_ply, write_ply
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(50, 3))
+    rgb = rng.integers(0, 256, size=(50, 3), dtype=np.uint8)
+    xyz, colors = read_ply(write_ply(tmp_path / "c.ply", pts, rgb))
+    np.testing.assert_allclose(xyz, pts.astype(np.float32))
+    np.testing.assert_array_equal(colors, rgb)
+    xyz, colors = read_ply(write_ply(tmp_path / "n.ply", pts))
+    assert colors is None and xyz.shape == (50, 3)
+    (tmp_path / "bad.ply").write_bytes(b"ply\nformat ascii 1.0\nend_header\n")
+    with pytest.raises(E.DatasetError, match="bad.ply: only binary little-endian"):
+        read_ply(tmp_path / "bad.ply")
+    (tmp_path / "noend.ply").write_bytes(b"\x00\x01garbage")
+    with pytest.raises(E.DatasetError, match="noend.ply: PLY header has no end_header"):
+        read_ply(tmp_path / "noend.ply")

@@ -18,8 +18,6 @@ from infinitevggt_ros.metrics import (
     estimate_normals,
     icp_point_to_point,
     umeyama_alignment,
-    unproject_depth_map,
-    voxel_downsample,
 )
 
 
@@ -249,16 +247,6 @@ def plane_grid(n: int = 40, spacing: float = 0.01) -> np.ndarray:
     return np.stack([x.ravel(), y.ravel(), np.zeros(x.size)], axis=1)
 
 
-def test_voxel_downsample_averages_each_voxel():
-    pts = np.array([[0.01, 0.01, 0.01], [0.03, 0.01, 0.01], [0.5, 0.5, 0.5], [0.52, 0.5, 0.5]])
-    down, colors = voxel_downsample(pts, 0.1, colors=np.array([[0], [2], [4], [6]]))
-    order = np.argsort(down[:, 0])
-    np.testing.assert_allclose(down[order], [[0.02, 0.01, 0.01], [0.51, 0.5, 0.5]])
-    np.testing.assert_allclose(colors[order].ravel(), [1, 5])
-    with pytest.raises(ValueError, match="voxel_size"):
-        voxel_downsample(pts, 0.0)
-
-
 def test_normals_of_plane_and_sphere():
     normals = estimate_normals(plane_grid(20), k=10)
     np.testing.assert_allclose(np.abs(normals[:, 2]), 1.0, atol=1e-9)
@@ -311,15 +299,27 @@ def test_icp_recovers_small_rigid_motion():
     assert res.inlier_rmse < 1e-4
 
 
-def test_unproject_depth_map_inverts_projection():
-    K = np.array([[100.0, 0, 32], [0, 110.0, 24], [0, 0, 1]])
-    depth = np.full((48, 64), 2.0)
-    pts = unproject_depth_map(depth, K)
-    proj = pts @ K.T
-    uv = proj[..., :2] / proj[..., 2:]
-    v, u = np.mgrid[0:48, 0:64]
-    np.testing.assert_allclose(uv[..., 0], u, atol=1e-9)
-    np.testing.assert_allclose(uv[..., 1], v, atol=1e-9)
-    T = np.eye(4)
-    T[:3, 3] = [1, 2, 3]
-    np.testing.assert_allclose(unproject_depth_map(depth, K, T), pts + [1, 2, 3])
+def test_nan_marks_invalid_depth_pixels_and_points():
+    gt = np.full((4, 5), 2.0)
+    gt[0, :] = np.nan  # no reading
+    pred = gt * 0.5
+    pred[1, 0] = np.nan  # no prediction
+    pred[0, :] = 123.0  # predicted where the ground truth has no reading: ignored
+    m = compute_depth_metrics([pred], [gt], "median")
+    assert m.valid_pixels == 14 and m.abs_rel == pytest.approx(0.0, abs=1e-12)
+    assert m.scale == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no valid ground-truth depth pixels"):
+        compute_depth_metrics([pred], [np.full((4, 5), np.nan)])
+
+    grid = plane_grid(20, 0.01)
+    holes = np.concatenate([grid, np.full((5, 3), np.nan)])
+    m = compute_reconstruction_metrics(holes, grid, voxel_size=0.02)
+    assert m.chamfer == pytest.approx(0.0, abs=1e-12) and m.num_pred_points == 100
+
+
+def test_non_finite_poses_are_refused_by_name():
+    gt = make_trajectory(10)
+    est = gt.copy()
+    est[3, 0, 3] = np.nan
+    with pytest.raises(ValueError, match="est_T_world_cam contains non-finite values"):
+        compute_ate(est, gt)

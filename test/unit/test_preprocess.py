@@ -2,13 +2,19 @@
 # Copyright 2026 The infinitevggt_ros authors
 """Tests of infinitevggt_ros.preprocess: sizes, pixels, intrinsics and maps on known scenes."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from infinitevggt_ros.decode import MAX_ASPECT_RATIO
 from infinitevggt_ros.geometry import unproject_depth
 from infinitevggt_ros.preprocess import (
+    DEFAULT_WIDTH_PX,
+    PATCH_SIZE_PX,
+    WORKING_AREA_FACTOR,
     plan_image_mapping,
     prepare_image,
     resize_to_camera,
@@ -48,7 +54,7 @@ def _random_rgb(camera_hw, seed=0):
         ((20, 30), "crop", (350, 518), (350, 518), (0, 0)),
         ((5, 74), "crop", (28, 518), (28, 518), (0, 0)),  # 2.5 patches: ties to even -> 2
         ((7, 74), "crop", (56, 518), (56, 518), (0, 0)),  # 3.5 patches -> 4
-        ((1, 4000), "crop", (14, 518), (14, 518), (0, 0)),  # never below one patch
+        ((1, 64), "crop", (14, 518), (14, 518), (0, 0)),  # 64:1, the most elongated allowed
         ((480, 640), "pad", (392, 518), (518, 518), (0, 63)),
         ((720, 1280), "pad", (294, 518), (518, 518), (0, 112)),
         ((640, 480), "pad", (518, 392), (518, 518), (63, 0)),
@@ -79,6 +85,37 @@ def test_invalid_model_width_is_refused_with_reason(bad_width):
         validate_model_width(bad_width)
     with pytest.raises(ValueError, match="model width must be"):
         prepare_image(_random_rgb((4, 4)), target_width=bad_width)
+
+
+def test_defaults_are_the_reference_width_and_patch():
+    assert (DEFAULT_WIDTH_PX, PATCH_SIZE_PX) == (518, 14)
+    assert plan_image_mapping((480, 640)).model_hw == (392, 518)
+
+
+def test_height_never_rounds_below_one_patch():
+    # 64 px wide at model width 14: 0.22 px, which rounds to no patch at all.
+    assert plan_image_mapping((1, 64), 14, "crop").resized_hw == (14, 14)
+    assert plan_image_mapping((64, 1), 14, "pad").resized_hw == (14, 14)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("camera_hw", [(16384, 1), (1, 16384), (65, 1), (1, 4000)])
+def test_images_more_elongated_than_the_limit_are_refused(camera_hw, mode):
+    assert MAX_ASPECT_RATIO == 64
+    ratio = max(camera_hw) / min(camera_hw)
+    reason = rf"aspect ratio of {ratio:g}:1, above the limit of 64:1; it is not a camera image"
+    with pytest.raises(ValueError, match=reason):
+        plan_image_mapping(camera_hw, 518, mode)
+    # The image itself is refused before anything is allocated for it.
+    image = np.zeros((*camera_hw, 3), np.uint8)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=reason):
+            prepare_image(image, 518, mode)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
 
 
 def test_invalid_mode_and_camera_size_are_refused():
@@ -124,6 +161,71 @@ def test_crop_mode_equals_reference_procedure(camera_hw):
     torch.testing.assert_close(prepared.tensor, expected, atol=0, rtol=0)
 
 
+def _old_crop_procedure(rgb, target_width):
+    """prepare_image's crop mode as it was: resize the whole image, to float, then crop."""
+    mapping = plan_image_mapping(rgb.shape[:2], target_width, "crop")
+    resized_h, resized_w = mapping.resized_hw
+    resized = Image.fromarray(rgb).resize((resized_w, resized_h), Image.Resampling.BICUBIC)
+    full = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    top = -mapping.offset_xy_px[1]
+    return full[:, top : top + mapping.model_hw[0], :]
+
+
+@pytest.mark.parametrize("target_width", [518, 84])
+@pytest.mark.parametrize("camera_hw", [(480, 640), (640, 480), (1280, 720), (1500, 400)])
+def test_crop_mode_equals_the_old_full_resize_exactly_for_normal_images(camera_hw, target_width):
+    rgb = _random_rgb(camera_hw, seed=4)
+    prepared = prepare_image(rgb, target_width, "crop")
+    torch.testing.assert_close(
+        prepared.tensor, _old_crop_procedure(rgb, target_width), atol=0, rtol=0
+    )
+
+
+def _smooth_rgb(camera_hw):
+    v, u = np.mgrid[0 : camera_hw[0], 0 : camera_hw[1]].astype(np.float64)
+    grey = 127.5 + 60.0 * np.sin(u / 7.0) + 60.0 * np.cos(v / 11.0)
+    return np.repeat(np.round(grey).astype(np.uint8)[..., None], 3, axis=2)
+
+
+@pytest.mark.parametrize(
+    ("camera_hw", "target_width"),
+    [
+        ((4096, 64), 518),
+        ((4096, 64), 84),
+        ((16384, 256), 84),
+        ((2800, 400), 518),
+        ((2800, 400), 84),
+    ],
+)
+def test_elongated_portrait_is_cropped_before_the_resize(camera_hw, target_width, monkeypatch):
+    """Only the model input is resized, and it matches the old full resize then crop."""
+    sizes = []
+    original_resize = Image.Image.resize
+
+    def recording_resize(self, size, *args, **kwargs):
+        sizes.append(tuple(size))
+        return original_resize(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    rgb = _smooth_rgb(camera_hw)
+    tracemalloc.start()
+    try:
+        prepared = prepare_image(rgb, target_width, "crop")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    model_h, model_w = prepared.model_hw
+    full_h, full_w = prepared.resized_hw
+    assert full_h * full_w > WORKING_AREA_FACTOR * target_width**2  # the full resize is big
+    assert sizes == [(model_w, model_h)]
+    assert peak < 3 * (3 * model_h * model_w * 4)  # a few model-size float arrays
+    monkeypatch.undo()
+    # Pillow takes the crop box in float32, so a level of difference here and there.
+    expected = _old_crop_procedure(rgb, target_width)
+    torch.testing.assert_close(prepared.tensor, expected, atol=1.01 / 255, rtol=0)
+    assert (prepared.tensor - expected).abs().mean() < 0.05 / 255
+
+
 @pytest.mark.parametrize("camera_hw", CAMERA_SIZES)
 def test_pad_mode_is_resized_image_centred_on_white(camera_hw):
     rgb = _random_rgb(camera_hw, seed=2)
@@ -163,7 +265,7 @@ def _blob_centroid(prepared):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("camera_hw", CAMERA_SIZES)
+@pytest.mark.parametrize("camera_hw", [*CAMERA_SIZES, (2800, 400)])  # last: cropped first
 def test_projected_point_lands_where_model_intrinsics_say(camera_hw, mode):
     """A point rendered by the camera appears at its projection under the model intrinsics."""
     k_camera = _pinhole(camera_hw)

@@ -10,7 +10,7 @@ import torch
 from infinitevggt_ros.cuda_graphs import FrameGraphs, GraphCaptureError
 from infinitevggt_ros.engine import StreamEngine
 from infinitevggt_ros.memory import RollingKVMemory
-from infinitevggt_ros.model.blocks import AttentionCall, run_program
+from infinitevggt_ros.model.program import AttentionCall, run_program
 from infinitevggt_ros.model.streamvggt import StreamVGGT, memory_lookup
 
 OUTPUTS = ("depth", "depth_conf", "world_points", "world_points_conf", "pose_enc")

@@ -11,10 +11,14 @@ import pytest
 
 from infinitevggt_ros.geometry import R_ROS_OPTICAL
 from infinitevggt_ros.offline import replay as R
+from infinitevggt_ros.offline import replay_cli
 from infinitevggt_ros.offline import synthetic as S
-from infinitevggt_ros.offline.datasets import open_bag_reader, read_tum_trajectory, ros_stamp
+from infinitevggt_ros.offline.bag_writer import ros_stamp
+from infinitevggt_ros.offline.ply import read_ply, write_ply
+from infinitevggt_ros.offline.replay_report import BAG_DIRNAME
+from infinitevggt_ros.offline.sequences import DatasetError, open_bag_reader
+from infinitevggt_ros.offline.tum import read_tum_trajectory
 
-pytest.importorskip("rclpy")
 MODEL_WIDTH = 84  # 40x30 camera -> 84x56 model input (tiny model: well under 1 s/frame)
 
 
@@ -33,7 +37,7 @@ def seq():
 def options(**changes) -> R.ReplayOptions:
     base = dict(random_weights="tiny", model_width=MODEL_WIDTH, progress=False, write_plots=False)
     base.update(changes)
-    return R.ReplayOptions(**base)
+    return R.ReplayOptions.with_params(**base)
 
 
 def read_bag(path):
@@ -56,7 +60,9 @@ def read_bag(path):
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
     bag = S.write_rosbag(seq, tmp_path / "in_bag", storage=storage)
-    result = R.replay_sequence(bag, tmp_path / "out", options(write_plots=True), engine=engine)
+    # A path every frame (the default period of 1 s would hold the 10 Hz path back).
+    replay_options = options(write_plots=True, path_publish_period_s=0.0)
+    result = R.replay_sequence(bag, tmp_path / "out", replay_options, engine=engine)
 
     assert result.summary.frames == 4 and result.summary.source_kind == "rosbag2"
     assert result.summary.topic == S.BAG_COLOR_TOPIC
@@ -111,12 +117,14 @@ def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
     odom = msgs["/infinitevggt/odometry"][-1][1].pose.pose.position
     np.testing.assert_allclose([odom.x, odom.y, odom.z], result.T_world_cam[-1, :3, 3], atol=1e-9)
 
-    xyz, rgb = R.read_ply(result.ply_path)
+    xyz, rgb = read_ply(result.ply_path)
     assert len(xyz) == result.summary.ply_points > 0 and rgb.shape == xyz.shape
     summary = json.loads(result.summary_path.read_text())
-    assert (
-        summary["frames"] == 4 and summary["ms_per_frame_p95"] >= summary["ms_per_frame_p50"] > 0
-    )
+    assert summary["frames"] == 4 and summary["engine_ms_p95"] >= summary["engine_ms_p50"] > 0
+    assert summary["sequences"] == 1 and summary["resets"] == [] and summary["input_gaps"] == 0
+    assert {
+        r["sequence"] for r in json.loads((result.output_dir / "frames.json").read_text())
+    } == {0}
     assert summary["cache"]["final_cached_tokens_per_layer"]
     assert {p.name for p in result.plot_paths} == {
         "trajectory_top.png",
@@ -124,6 +132,34 @@ def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
         "depth_strip.png",
     }
     assert all(p.stat().st_size > 5000 for p in result.plot_paths)
+
+
+def test_the_path_is_written_at_most_once_a_second_and_at_the_end(tmp_path, engine):
+    """~/path holds the whole trajectory, so it goes out at most every path_publish_period_s
+    (1 s of image time by default), as the node publishes it, plus once at the end when the
+    period held the last poses back."""
+    seq = S.make_sequence(num_frames=25, width=40, height=30, fps=10.0)
+    bag = S.write_rosbag(seq, tmp_path / "in_bag", storage="mcap")
+    result = R.replay_sequence(bag, tmp_path / "out", options(), engine=engine)
+    stamps = [int(s) for s in seq.timestamps_ns]
+    _, msgs = read_bag(result.bag_path)
+    assert [t for t, _ in msgs["/infinitevggt/odometry"]] == stamps  # the rest: every frame
+    paths = msgs["/infinitevggt/path"]
+    times = [t for t, _ in paths]
+    assert times == [stamps[0], stamps[10], stamps[20], stamps[-1]]
+    periodic = times[:-1]
+    assert all(later - earlier >= 10**9 for earlier, later in zip(periodic, periodic[1:]))
+    assert len(paths) <= (stamps[-1] - stamps[0]) // 10**9 + 1 + 1  # once a second + the last
+    # Each path holds the poses up to its frame; the last one all of them, at the last stamp.
+    assert [len(path.poses) for _, path in paths] == [1, 11, 21, 25]
+    last = paths[-1][1]
+    assert last.header.stamp.sec * 10**9 + last.header.stamp.nanosec == stamps[-1]
+    final_position = last.poses[-1].pose.position
+    np.testing.assert_allclose(
+        [final_position.x, final_position.y, final_position.z],
+        result.T_world_cam[-1, :3, 3],
+        atol=1e-6,
+    )
 
 
 def test_replay_of_an_image_folder_is_deterministic_and_honours_every_n(tmp_path, engine, seq):
@@ -136,7 +172,7 @@ def test_replay_of_an_image_folder_is_deterministic_and_honours_every_n(tmp_path
     )
     assert [r.index for r in a.records] == [0, 2]
     np.testing.assert_array_equal(a.T_world_cam, b.T_world_cam)
-    assert a.bag_path is None and not (tmp_path / "a" / R.BAG_DIRNAME).exists()
+    assert a.bag_path is None and not (tmp_path / "a" / BAG_DIRNAME).exists()
     c = R.replay_sequence(
         folder, tmp_path / "c", options(max_frames=3, write_bag=False), engine=engine
     )
@@ -147,7 +183,7 @@ def test_replay_of_an_image_folder_is_deterministic_and_honours_every_n(tmp_path
 
 def test_cli_runs_and_reports_errors(tmp_path, seq, capsys):
     folder = S.write_image_folder(seq, tmp_path / "images")
-    code = R.main([
+    code = replay_cli.main([
         str(folder), "-o", str(tmp_path / "out"), "--random-weights", "tiny",
         "--model-width", str(MODEL_WIDTH), "--max-frames", "2", "--no-progress", "--no-plots",
         "--total-budget", "0", "--ros-args", "-r", "__node:=replay",
@@ -157,18 +193,21 @@ def test_cli_runs_and_reports_errors(tmp_path, seq, capsys):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["memory_config"]["total_budget"] is None  # 0 = unbounded, as in the node
 
-    assert R.main([str(folder), "-o", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert replay_cli.main([str(folder), "-o", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
-    code = R.main(
+    code = replay_cli.main(
         [str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--random-weights", "tiny"]
     )
     assert code == 2 and "does not exist" in capsys.readouterr().err
-    code = R.main(
+    code = replay_cli.main(
         [str(folder), "-o", str(tmp_path / "x"), "--checkpoint", str(tmp_path / "no.pth")]
     )
     assert code == 2 and "no.pth" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        R.main([str(folder), "-o", str(tmp_path / "x"), "--anchor-policy", "bogus"])
+    # A bad option is one line too (no usage dump), with the status main returns.
+    code = replay_cli.main([str(folder), "-o", str(tmp_path / "x"), "--anchor-policy", "bogus"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--anchor-policy" in err and "bogus" in err
+    assert not (tmp_path / "x").exists()
 
 
 def test_replay_rejects_a_bag_with_two_colour_topics_naming_them(tmp_path, seq, capsys):
@@ -192,7 +231,9 @@ def test_replay_rejects_a_bag_with_two_colour_topics_naming_them(tmp_path, seq, 
             writer.write(conns[conn.topic], t_ns, raw)
             if conn.topic == S.BAG_COLOR_TOPIC:
                 writer.write(extra, t_ns, raw)
-    code = R.main([str(tmp_path / "two"), "-o", str(tmp_path / "o"), "--random-weights", "tiny"])
+    code = replay_cli.main(
+        [str(tmp_path / "two"), "-o", str(tmp_path / "o"), "--random-weights", "tiny"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--topic" in err and "/camera2/image" in err and S.BAG_COLOR_TOPIC in err
 
@@ -200,7 +241,7 @@ def test_replay_rejects_a_bag_with_two_colour_topics_naming_them(tmp_path, seq, 
 def test_ply_round_trip(tmp_path):
     pts = np.random.default_rng(0).normal(size=(10, 3))
     rgb = np.arange(30, dtype=np.uint8).reshape(10, 3)
-    xyz, colors = R.read_ply(R.write_ply(tmp_path / "c.ply", pts, rgb))
+    xyz, colors = read_ply(write_ply(tmp_path / "c.ply", pts, rgb))
     np.testing.assert_allclose(xyz, pts.astype(np.float32))
     np.testing.assert_array_equal(colors, rgb)
     header = (tmp_path / "c.ply").read_bytes().split(b"end_header")[0].decode()
@@ -265,7 +306,7 @@ def test_a_corrupt_image_is_skipped_and_reported(tmp_path, engine, seq, capsys):
     assert summary["skipped_frames"][0]["index"] == 1
     for name in folder.iterdir():
         name.write_bytes(b"junk")
-    with pytest.raises(R.DatasetError, match="no frame could be processed"):
+    with pytest.raises(DatasetError, match="no frame could be processed"):
         R.replay_sequence(folder, tmp_path / "out2", options(write_bag=False), engine=engine)
 
 

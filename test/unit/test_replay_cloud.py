@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infinitevggt_ros.metrics import voxel_downsample
-from infinitevggt_ros.offline.replay import CloudAccumulator
+from infinitevggt_ros.voxels import CloudAccumulator, voxel_centroids
 
 
 def random_frames(count: int, points: int, spread: float, seed: int = 0):
@@ -22,7 +21,7 @@ def random_frames(count: int, points: int, spread: float, seed: int = 0):
 def one_shot(frames, voxel: float):
     xyz = np.concatenate([f[0] for f in frames])
     rgb = np.concatenate([f[1] for f in frames])
-    ref_xyz, ref_rgb = voxel_downsample(xyz, voxel, rgb)
+    ref_xyz, ref_rgb = voxel_centroids(xyz, voxel, rgb)
     return ref_xyz, np.clip(np.rint(ref_rgb), 0, 255).astype(np.uint8)
 
 

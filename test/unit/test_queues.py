@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from infinitevggt_ros.ros.node import ResultHandoff
+from infinitevggt_ros.queues import ResultHandoff
 
 
 def start_thread(target, *args) -> threading.Thread:

@@ -1,0 +1,423 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""Output geometry of one frame, ROS-free: frames, poses, the cloud, depth at output size.
+
+Owns everything between the engine's ``FrameResult`` and the bytes of a message: where
+poses and points are published (:class:`OutputFrames`, REP-103 / REP-105), how a frame's
+dense maps become a filtered cloud (:class:`CloudOptions`, :func:`select_points`) and the
+depth / confidence / intrinsics at the published resolution (:func:`dense_outputs`).
+``ros/convert.py`` only packs these into messages; the node and the replay share both.
+
+Frames. The model's world ("optical world") is the first camera's optical frame of the
+sequence. The published fixed frame is either
+
+- ``world_frame`` with ROS axes (x forward, y left, z up for a level camera) and its origin at
+  the first camera pose; the child frame is the camera optical frame
+  (:meth:`OutputFrames.world_to_camera`), or
+- ``odom_frame``, the robot base at the start of the sequence; the child frame is the base
+  frame, and the camera mount ``T_base_cam`` is fixed (:meth:`OutputFrames.odom_to_base`).
+
+``scale`` multiplies every model length (depth, points, translations); the camera mount is
+metric and is not scaled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from infinitevggt_ros import voxels
+from infinitevggt_ros.geometry import (
+    R_ROS_OPTICAL,
+    invert_se3,
+    quaternion_to_matrix,
+    to_homogeneous,
+    unproject_depth,
+)
+from infinitevggt_ros.preprocess import ImageMapping, resize_to_camera
+from infinitevggt_ros.results import FrameResult
+
+POINTS_SOURCES = ("depth", "point_head")
+DEPTH_RESOLUTIONS = ("model", "camera")
+
+
+@dataclass(frozen=True)
+class OutputFrames:
+    """Where poses and points are published.
+
+    Attributes:
+        fixed_frame: parent frame of the published transform and frame of points, path and
+            odometry.
+        child_frame: the frame whose pose is published (camera optical frame or base frame).
+        camera_frame: frame_id of depth / confidence images (the camera optical frame).
+        T_fixed_optworld: [4, 4] maps the model's (scaled) world into ``fixed_frame``.
+        T_cam_child: [4, 4] maps ``child_frame`` points into the camera optical frame.
+    """
+
+    fixed_frame: str
+    child_frame: str
+    camera_frame: str
+    T_fixed_optworld: np.ndarray
+    T_cam_child: np.ndarray
+
+    @classmethod
+    def world_to_camera(cls, world_frame: str, camera_frame: str) -> OutputFrames:
+        """World (ROS axes, origin at the first camera) -> camera optical frame."""
+        rotation = np.eye(4)
+        rotation[:3, :3] = R_ROS_OPTICAL
+        return cls(world_frame, camera_frame, camera_frame, rotation, np.eye(4))
+
+    @classmethod
+    def odom_to_base(
+        cls, odom_frame: str, base_frame: str, camera_frame: str, T_base_cam: np.ndarray
+    ) -> OutputFrames:
+        """Odom (the base at the sequence start) -> base, with the fixed mount T_base_cam."""
+        T_base_cam = np.asarray(to_homogeneous(np.asarray(T_base_cam, dtype=np.float64)))
+        T_cam_base = np.asarray(invert_se3(T_base_cam))
+        return cls(odom_frame, base_frame, camera_frame, T_base_cam, T_cam_base)
+
+    def anchored(self, T_optworld_first: np.ndarray) -> OutputFrames:
+        """The same frames with the world origin moved to the first camera pose.
+
+        The model's world is meant to be the first camera's frame, but its first predicted
+        pose is not exactly the identity; anchoring makes the first published pose exactly the
+        fixed frame's origin (REP-105: odometry starts at the robot).
+
+        Args:
+            T_optworld_first: [4, 4] first camera pose of the sequence in the model world,
+                translation already scaled (:func:`camera_pose_from_extrinsic`).
+        """
+        T_first_optworld = np.asarray(invert_se3(np.asarray(T_optworld_first, dtype=np.float64)))
+        return OutputFrames(
+            self.fixed_frame,
+            self.child_frame,
+            self.camera_frame,
+            self.T_fixed_optworld @ to_homogeneous(T_first_optworld),
+            self.T_cam_child,
+        )
+
+
+def transform_from_xyz_quaternion(values: np.ndarray) -> np.ndarray:
+    """[x, y, z, qx, qy, qz, qw] -> [4, 4] (the quaternion is normalised)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (7,):
+        raise ValueError(f"expected 7 numbers [x, y, z, qx, qy, qz, qw], got {values.shape}")
+    transform = np.eye(4)
+    transform[:3, :3] = np.asarray(quaternion_to_matrix(values[3:7]))
+    transform[:3, 3] = values[:3]
+    return transform
+
+
+def camera_pose_from_extrinsic(extrinsic: np.ndarray, scale: float) -> np.ndarray:
+    """T_optworld_cam [4, 4] float64 from the model's extrinsic [3, 4] (T_cam_world), scaled."""
+    T_cam_world = to_homogeneous(np.asarray(extrinsic, dtype=np.float64))
+    T_optworld_cam = np.array(invert_se3(T_cam_world))
+    T_optworld_cam[:3, 3] *= scale
+    return T_optworld_cam
+
+
+def child_pose(T_optworld_cam: np.ndarray, frames: OutputFrames) -> np.ndarray:
+    """T_fixed_child [4, 4] = T_fixed_optworld @ T_optworld_cam (scaled) @ T_cam_child."""
+    return (
+        frames.T_fixed_optworld @ np.asarray(T_optworld_cam, dtype=np.float64) @ frames.T_cam_child
+    )
+
+
+@dataclass(frozen=True)
+class CloudOptions:
+    """How a dense per-pixel point map becomes a published cloud.
+
+    Attributes:
+        conf_threshold: drop points with confidence below this.
+        pixel_stride: keep every n-th pixel in both directions.
+        voxel_size: voxel edge (output units); one point (the most confident) per voxel; 0 off.
+        max_points: most points, evenly subsampled; 0 means no limit.
+    """
+
+    conf_threshold: float = 1.5
+    pixel_stride: int = 2
+    voxel_size: float = 0.0
+    max_points: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.pixel_stride < 1:
+            raise ValueError(f"pixel_stride must be >= 1, got {self.pixel_stride}")
+        if not math.isfinite(self.voxel_size) or self.voxel_size < 0:
+            raise ValueError(f"voxel_size must be >= 0, got {self.voxel_size}")
+        if self.max_points < 0:
+            raise ValueError(f"max_points must be >= 0, got {self.max_points}")
+
+
+@dataclass(frozen=True)
+class PointSet:
+    """Points ready for a PointCloud2.
+
+    Attributes:
+        xyz: [N, 3] float32 positions.
+        rgb: [N, 3] uint8 colours.
+        confidence: [N] float32.
+    """
+
+    xyz: np.ndarray
+    rgb: np.ndarray
+    confidence: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+
+def select_points(
+    points: np.ndarray, rgb: np.ndarray, confidence: np.ndarray, options: CloudOptions
+) -> PointSet:
+    """Filters a dense point map: stride, confidence threshold, non-finite, voxel, max count.
+
+    Args:
+        points: [H, W, 3] positions (already in the output frame and scaled).
+        rgb: [H, W, 3] uint8 colours of the same pixels.
+        confidence: [H, W] confidences.
+        options: filtering settings.
+
+    Returns:
+        The kept points, in row-major pixel order (voxel downsampling reorders by voxel).
+    """
+    points = np.asarray(points)
+    if points.ndim != 3 or points.shape[2] != 3:
+        raise ValueError(f"points must be [H, W, 3], got {list(points.shape)}")
+    height, width = points.shape[:2]
+    if rgb.shape != (height, width, 3) or confidence.shape != (height, width):
+        raise ValueError(
+            f"rgb {list(rgb.shape)} / confidence {list(confidence.shape)} do not match points "
+            f"{list(points.shape)}"
+        )
+    stride = options.pixel_stride
+    xyz = points[::stride, ::stride].reshape(-1, 3).astype(np.float32)
+    colours = rgb[::stride, ::stride].reshape(-1, 3).astype(np.uint8)
+    conf = confidence[::stride, ::stride].reshape(-1).astype(np.float32)
+    keep = np.isfinite(xyz).all(axis=1) & np.isfinite(conf) & (conf >= options.conf_threshold)
+    xyz, colours, conf = xyz[keep], colours[keep], conf[keep]
+    if options.voxel_size > 0 and len(xyz):
+        chosen = voxels.most_confident_per_voxel(xyz, conf, options.voxel_size)
+        xyz, colours, conf = xyz[chosen], colours[chosen], conf[chosen]
+    if options.max_points and len(xyz) > options.max_points:
+        chosen = np.linspace(0, len(xyz) - 1, options.max_points).round().astype(np.int64)
+        xyz, colours, conf = xyz[chosen], colours[chosen], conf[chosen]
+    return PointSet(np.ascontiguousarray(xyz), np.ascontiguousarray(colours), conf)
+
+
+def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Applies [4, 4] ``transform`` to [..., 3] points (float64 maths, float32 result)."""
+    t = np.asarray(transform, dtype=np.float64)
+    p = np.asarray(points, dtype=np.float64)
+    return (p @ t[:3, :3].T + t[:3, 3]).astype(np.float32)
+
+
+def strided_intrinsics(intrinsic: np.ndarray, pixel_stride: int) -> np.ndarray:
+    """Intrinsics of ``image[::s, ::s]``.
+
+    Pixel centres sit at integer coordinates, so pixel u' of the subsampled image is pixel
+    u = s u' of the original: fx, fy, cx, cy (and skew) divide by s.
+    """
+    k = np.array(intrinsic, dtype=np.float64).reshape(3, 3)
+    k[:2] /= float(pixel_stride)
+    return k
+
+
+def points_in_fixed_frame(
+    depth: np.ndarray | None,
+    intrinsic: np.ndarray,
+    T_optworld_cam: np.ndarray,
+    frames: OutputFrames,
+    scale: float,
+    world_points: np.ndarray | None = None,
+) -> np.ndarray:
+    """Dense point map [H, W, 3] float32 in ``frames.fixed_frame``.
+
+    Args:
+        depth: [H, W] model depth (unscaled).
+        intrinsic: [3, 3] model intrinsics in pixels of ``depth``.
+        T_optworld_cam: [4, 4] camera pose in the model world, translation already scaled
+            (:func:`camera_pose_from_extrinsic`).
+        frames: output frames.
+        scale: length scale.
+        world_points: [H, W, 3] the point head's output (unscaled); when given it is used
+            instead of unprojecting ``depth``.
+    """
+    if world_points is not None:
+        return transform_points(frames.T_fixed_optworld, np.asarray(world_points) * scale)
+    # One composed transform (float64), then a single float32 pass over the pixels.
+    T_fixed_cam = frames.T_fixed_optworld @ np.asarray(T_optworld_cam, dtype=np.float64)
+    points = unproject_depth(
+        np.asarray(depth, dtype=np.float32) * np.float32(scale),
+        np.asarray(intrinsic, dtype=np.float32),
+        T_fixed_cam.astype(np.float32),
+    )
+    return np.asarray(points, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# one FrameResult -> its messages
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How a FrameResult is published.
+
+    Attributes:
+        scale: multiplies every model length.
+        points_source: ``depth`` (unproject depth with the pose) or ``point_head``.
+        cloud: point filtering.
+        depth_resolution: ``model`` (model input size) or ``camera`` (input image size).
+    """
+
+    scale: float = 1.0
+    points_source: str = "depth"
+    cloud: CloudOptions = field(default_factory=CloudOptions)
+    depth_resolution: str = "model"
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.scale) or self.scale <= 0:
+            raise ValueError(f"scale must be a positive finite number, got {self.scale}")
+        if self.points_source not in ("depth", "point_head"):
+            raise ValueError(
+                f"points_source must be depth or point_head, got {self.points_source!r}"
+            )
+        if self.depth_resolution not in ("model", "camera"):
+            raise ValueError(
+                f"depth_resolution must be model or camera, got {self.depth_resolution!r}"
+            )
+
+
+def model_input_rgb(tensor) -> np.ndarray:
+    """Model input tensor [3, h, w] in [0, 1] (torch or numpy) -> [h, w, 3] uint8 colours."""
+    array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
+    if array.ndim != 3 or array.shape[0] != 3:
+        raise ValueError(f"expected [3, h, w], got {list(array.shape)}")
+    return np.ascontiguousarray(
+        np.clip(np.rint(array.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+    )
+
+
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
+@dataclass(frozen=True)
+class DenseOutputs:
+    """The dense part of one published frame.
+
+    Attributes:
+        points: the filtered cloud in the fixed frame.
+        depth: [h, w] float32 scaled depth along the optical axis, NaN where invalid (REP-118).
+        confidence: [h, w] float32 depth confidence, same size.
+        intrinsic: [3, 3] pinhole intrinsics of ``depth``'s pixels.
+    """
+
+    points: PointSet
+    depth: np.ndarray
+    confidence: np.ndarray
+    intrinsic: np.ndarray
+
+
+def dense_outputs(
+    result: FrameResult,
+    mapping: ImageMapping | None,
+    model_rgb: np.ndarray,
+    T_optworld_cam: np.ndarray,
+    frames: OutputFrames,
+    options: OutputOptions,
+    model_intrinsic: np.ndarray | None = None,
+) -> DenseOutputs:
+    """Cloud, depth and confidence of one frame, as published.
+
+    Args:
+        result: the engine's outputs (tensors or arrays).
+        mapping: camera <-> model pixels of the frame; needed for ``depth_resolution=camera``.
+        model_rgb: [h, w, 3] uint8 model input colours (:func:`model_input_rgb`).
+        T_optworld_cam: [4, 4] camera pose in the model world, translation scaled.
+        frames: output frames (anchored).
+        options: publishing options.
+        model_intrinsic: [3, 3] intrinsics in model pixels to use instead of the predicted
+            ones (calibration mapped to the model input).
+    """
+    depth = _numpy(result.depth).astype(np.float32)
+    # Non-finite or non-positive depth is "no reading": NaN, so never a point either.
+    with np.errstate(invalid="ignore"):
+        depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(np.nan))
+    depth_conf = _numpy(result.depth_conf).astype(np.float32)
+    intrinsic = (
+        np.asarray(model_intrinsic, dtype=np.float64)
+        if model_intrinsic is not None
+        else _numpy(result.intrinsic).astype(np.float64)
+    )
+    # Subsample before unprojecting: the cloud only needs every pixel_stride-th pixel.
+    stride = options.cloud.pixel_stride
+    if options.points_source == "point_head":
+        world_points = _numpy(result.world_points)[::stride, ::stride]
+        points = points_in_fixed_frame(
+            None, intrinsic, T_optworld_cam, frames, options.scale, world_points
+        )
+        point_conf = _numpy(result.world_points_conf)[::stride, ::stride]
+    else:
+        points = points_in_fixed_frame(
+            depth[::stride, ::stride],
+            strided_intrinsics(intrinsic, stride),
+            T_optworld_cam,
+            frames,
+            options.scale,
+        )
+        point_conf = depth_conf[::stride, ::stride]
+    selected = select_points(
+        points,
+        model_rgb[::stride, ::stride],
+        point_conf,
+        dataclasses.replace(options.cloud, pixel_stride=1),
+    )
+    with np.errstate(over="ignore"):
+        scaled_depth = (depth * np.float32(options.scale)).astype(np.float32)
+    if options.depth_resolution == "camera":
+        if mapping is None:
+            raise ValueError("depth_resolution 'camera' needs the frame's image mapping")
+        out_depth = resize_to_camera(scaled_depth, mapping, "nearest")
+        out_conf = resize_to_camera(depth_conf, mapping, "nearest")
+        out_intrinsic = np.asarray(mapping.model_to_camera_intrinsics(intrinsic))
+    else:
+        out_depth, out_conf, out_intrinsic = scaled_depth, depth_conf, intrinsic
+    return DenseOutputs(selected, out_depth, out_conf, out_intrinsic)
+
+
+def intrinsics_problem(intrinsic: np.ndarray, image_hw: tuple[int, int]) -> str | None:
+    """Why ``intrinsic`` [3, 3] cannot place pixels of an ``image_hw`` image; None if usable.
+
+    Focal lengths must be finite and give a field of view between about 0.6 and 179 degrees
+    (0.005 to 100 times the larger image side): outside that, unprojection gives an empty or
+    degenerate cloud (fx = 1e-300 or 1e300 are "finite" but absurd).
+    """
+    k = np.asarray(intrinsic, dtype=np.float64)
+    if k.shape != (3, 3) or not np.all(np.isfinite(k)):
+        return f"intrinsics are not finite: {np.round(k.ravel(), 4).tolist()}"
+    side = float(max(image_hw))
+    low, high = 0.005 * side, 100.0 * side
+    for name, value in (("fx", k[0, 0]), ("fy", k[1, 1])):
+        if not low <= value <= high:
+            return (
+                f"{name} = {value:.6g} px is outside [{low:.4g}, {high:.4g}] for a "
+                f"{image_hw[1]}x{image_hw[0]} image"
+            )
+    for name, value, size in (("cx", k[0, 2], image_hw[1]), ("cy", k[1, 2], image_hw[0])):
+        if not -size <= value <= 2 * size:
+            return f"{name} = {value:.6g} px is far outside the {image_hw[1]}x{image_hw[0]} image"
+    return None
+
+
+def pose_problem(T: np.ndarray) -> str | None:
+    """Why a pose [4, 4] / [3, 4] cannot be published; None if it is finite and rigid."""
+    t = np.asarray(T, dtype=np.float64)
+    if not np.all(np.isfinite(t)):
+        return "pose is not finite"
+    rotation = t[:3, :3]
+    if abs(np.linalg.det(rotation) - 1.0) > 1e-3:
+        return f"pose rotation is not a rotation (det {np.linalg.det(rotation):.4g})"
+    return None
