@@ -173,7 +173,7 @@ class StreamEngine:
             ``"auto"`` (default): the same as ``dtype``, which halves the heads'
             memory in bfloat16 (benchmarks/README.md gives the measured agreement with
             float32); ``float32``: as the reference, which keeps its heads in float32.
-        attention_backend: one of ``model.blocks.ATTENTION_BACKENDS`` (default ``sdpa``).
+        attention_backend: one of ``model.attention.ATTENTION_BACKENDS`` (default ``sdpa``).
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
             eager). Costs compilation time at the first frame of each input size.

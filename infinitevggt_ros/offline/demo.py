@@ -24,12 +24,27 @@ from infinitevggt_ros.offline import replay, synthetic
 logger = logging.getLogger(__name__)
 
 
+def _at_least(minimum: int):
+    """argparse type: an integer >= ``minimum`` (bad values exit 2 before anything is written)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
-    p.add_argument("--frames", type=int, default=40, help="synthetic frames")
-    p.add_argument("--width", type=int, default=160, help="synthetic image width")
-    p.add_argument("--height", type=int, default=120, help="synthetic image height")
+    p.add_argument("--frames", type=_at_least(1), default=40, help="synthetic frames")
+    p.add_argument("--width", type=_at_least(2), default=160, help="synthetic image width")
+    p.add_argument("--height", type=_at_least(2), default=120, help="synthetic image height")
     p.add_argument(
         "--checkpoint",
         default=None,
@@ -54,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: error: checkpoint {checkpoint} does not exist", file=sys.stderr)
         return 2
     model_width = args.model_width or (518 if checkpoint else 112)
+    try:  # the node's parameter checks (model width, device) before anything is written
+        options = replay.ReplayOptions.with_params(
+            checkpoint=checkpoint,
+            random_weights="" if checkpoint else "tiny",
+            device=args.device,
+            model_width=model_width,
+        )
+    except ValueError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 2
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
 
@@ -69,27 +94,23 @@ def main(argv: list[str] | None = None) -> int:
 
     model = f"checkpoint {checkpoint}" if checkpoint else "the tiny random-weight model"
     print(f"[2/3] replaying with {model}, model width {model_width}")
-    options = replay.ReplayOptions.with_params(
-        checkpoint=checkpoint,
-        random_weights="" if checkpoint else "tiny",
-        device=args.device,
-        model_width=model_width,
-    )
     try:
         result = replay.replay_sequence(bag, out / "replay", options)
-    except ValueError as exc:  # CheckpointError is a ValueError
+        print("[3/3] evaluating against the synthetic ground truth")
+        report = evaluation.evaluate_replay(out / "replay", bag)
+    except (ValueError, OSError) as exc:  # CheckpointError, DatasetError; a full disk
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
-
-    print("[3/3] evaluating against the synthetic ground truth")
-    report = evaluation.evaluate_replay(out / "replay", bag)
     elapsed = time.perf_counter() - start
 
     s = result.summary
     print()
     print(evaluation.format_table(report), end="")
     print()
-    print(f"frames: {s.frames} on {s.device} ({s.dtype}), {s.engine_ms_p50:.0f} ms/frame p50 in the engine")
+    print(
+        f"frames: {s.frames} on {s.device} ({s.dtype}), "
+        f"{s.engine_ms_p50:.0f} ms/frame p50 in the engine"
+    )
     print(f"input bag:        {bag}")
     print(f"output bag:       {result.bag_path}   (ros2 bag play {result.bag_path})")
     print(f"fused cloud:      {result.ply_path}")

@@ -522,10 +522,12 @@ def replay_sequence(
         ValueError: invalid options (CheckpointError too).
     """
     output_dir = Path(output_dir)
-    sequence = (
-        source if isinstance(source, Sequence) else open_sequence(source, topic=options.topic)
-    )
-    check_paths(Path(sequence.path), output_dir)
+    if isinstance(source, Sequence):
+        sequence = source
+        check_paths(Path(sequence.path), output_dir)
+    else:
+        check_paths(Path(source), output_dir)  # before the input is even opened
+        sequence = open_sequence(source, topic=options.topic)
     session = _session(options.params, engine)
     planned = _planned_frames(sequence, options.every_n, options.max_frames)
     calibration = _calibration(sequence) if options.params.use_camera_info else None

@@ -595,9 +595,9 @@ class StreamNode(LifecycleNode):
             values[k] for k in values if k.startswith("skipped_") or k == "camera_info_problems"
         )
         self._period_count += 1
-        if problems != self._problems_seen:
-            self._problems_seen = problems
+        if problems != (self._problems_seen or (0,) * len(problems)):
             self._warn_until_period = self._period_count + WARN_PERIODS
+        self._problems_seen = problems
         if self._period_count < self._warn_until_period:
             return DiagnosticStatus.WARN, f"running; recent bad input: {values['last_problem']}"
         return DiagnosticStatus.OK, "running"

@@ -547,8 +547,14 @@ def test_autostart_false_waits_for_lifecycle_transitions(tmp_path):
         assert probe.call(probe.get_state, GetState.Request()).current_state.id == (
             State.PRIMARY_STATE_INACTIVE
         )
+        # shutdown finalises the node and ends the process (it used to keep running).
+        request = ChangeState.Request(
+            transition=Transition(id=Transition.TRANSITION_INACTIVE_SHUTDOWN)
+        )
+        assert probe.call(probe.change_state, request).success
+        assert wait_for_exit(process, log_path, timeout_s=20.0) == 0, log_path.read_text()
     finally:
         probe.close()
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
-    assert wait_for_exit(process, log_path) == 0, log_path.read_text()
+            wait_for_exit(process, log_path)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import yaml
 
 from infinitevggt_ros.ros import params
 from infinitevggt_ros.ros.params import (
+    NODE_ONLY_PARAMETER_NAMES,
     PARAMETER_SPECS,
+    REPLAY_PARAMETER_NAMES,
     SPECS_BY_NAME,
     Apply,
     NodeParams,
@@ -168,3 +171,49 @@ def test_markdown_table_lists_every_parameter():
 def test_cli_prints_yaml(capsys):
     assert params.main(["--yaml"]) == 0
     assert capsys.readouterr().out == params.render_yaml()
+
+
+def test_replay_options_have_the_node_defaults():
+    from infinitevggt_ros.offline.replay_cli import build_parser, options_from_args
+
+    args = build_parser().parse_args(["input", "-o", "out"])
+    for name in REPLAY_PARAMETER_NAMES:
+        assert getattr(args, name) == SPECS_BY_NAME[name].default, name
+    options = options_from_args(args)
+    assert options.params == NodeParams.from_mapping({})
+    # Everything the node has, except what only a live node has.
+    assert set(REPLAY_PARAMETER_NAMES) | set(NODE_ONLY_PARAMETER_NAMES) == set(SPECS_BY_NAME)
+
+
+def test_replay_parser_refuses_what_the_node_refuses(capsys):
+    from infinitevggt_ros.offline.replay_cli import build_parser
+
+    for option, value, reason in [
+        ("--model-width", "100", "model_width|multiple of 14|not 56"),
+        ("--voxel-size", "1e-30", "below"),
+        ("--budget-allocation", "bogus", "is not one of"),
+        ("--total-budget", "-1", "outside"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args(["input", "-o", "out", option, value])
+        assert exit_info.value.code == 2
+        assert re.search(reason, capsys.readouterr().err), (option, value)
+
+
+def test_attention_choices_are_the_model_backends():
+    from infinitevggt_ros.model.attention import ATTENTION_BACKENDS
+
+    assert SPECS_BY_NAME["attention_backend"].choices == ATTENTION_BACKENDS
+
+
+def test_typed_configs_carry_the_parameters():
+    params = NodeParams.from_mapping(
+        {"random_weights": "tiny", "cuda_graphs": "off", "scale": 2.0, "voxel_size": 0.05}
+    )
+    engine = params.engine_config()
+    assert (engine.random_weights, engine.cuda_graphs, engine.device) == ("tiny", False, "auto")
+    session = params.session_config()
+    assert session.output.scale == 2.0 and session.output.cloud.voxel_size == 0.05
+    assert params.memory_config().total_budget == 1_200_000
+    with pytest.raises(ValueError, match="no model"):
+        NodeParams.from_mapping({}).engine_config()
