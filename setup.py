@@ -39,7 +39,7 @@ setup(
             f"stream_node = {PACKAGE_NAME}.ros.node:main",
             f"infinitevggt-replay = {PACKAGE_NAME}.offline.replay_cli:main",
             f"infinitevggt-eval = {PACKAGE_NAME}.offline.eval:main",
-            f"infinitevggt-bench = {PACKAGE_NAME}.bench:main",
+            f"infinitevggt-bench = {PACKAGE_NAME}.offline.bench:main",
         ],
     },
 )

@@ -35,9 +35,10 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageMode
 
 __all__ = [
@@ -47,7 +48,9 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "MAX_IMAGE_SIDE_PX",
     "BadMessageError",
+    "CompressedImageMessage",
     "DepthEncoding",
+    "ImageMessage",
     "check_image_size",
     "decode_colour_message",
     "decode_compressed_image",
@@ -109,6 +112,44 @@ class BadMessageError(ValueError):
     """An input message (or file) that cannot be used; the text says why."""
 
 
+# The messages are duck-typed (rclpy and rosbags classes alike, or any object with these
+# attributes), so they are Protocols of read-only attributes. ``data`` is Any: rclpy gives an
+# ``array.array('B')`` or bytes, rosbags a uint8 numpy array, hand-built messages a list of
+# ints; :func:`_byte_view` checks it.
+
+
+class ImageMessage(Protocol):
+    """What :func:`decode_image` and :func:`decode_depth_image` read of a sensor_msgs/Image."""
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def encoding(self) -> str: ...
+
+    @property
+    def is_bigendian(self) -> int: ...  # bool in rclpy, int in rosbags
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def data(self) -> Any: ...
+
+
+class CompressedImageMessage(Protocol):
+    """What :func:`decode_compressed_image` reads of a sensor_msgs/CompressedImage."""
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def data(self) -> Any: ...
+
+
 # --------------------------------------------------------------------------------------------
 # sizes and data
 
@@ -141,7 +182,7 @@ def check_image_size(height: int, width: int) -> None:
         )
 
 
-def _byte_view(data) -> np.ndarray:
+def _byte_view(data: Any) -> npt.NDArray[np.uint8]:
     """Message data as a flat uint8 array, a view wherever the type allows."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
@@ -161,7 +202,7 @@ def _byte_view(data) -> np.ndarray:
         ) from error
 
 
-def _rows(msg, bytes_per_pixel: int, what: str) -> np.ndarray:
+def _rows(msg: ImageMessage, bytes_per_pixel: int, what: str) -> npt.NDArray[np.uint8]:
     """[height, width * bytes_per_pixel] uint8 view of a raw image, padding dropped."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     check_image_size(height, width)
@@ -183,7 +224,7 @@ def _rows(msg, bytes_per_pixel: int, what: str) -> np.ndarray:
 # raw messages
 
 
-def decode_image(msg) -> np.ndarray:
+def decode_image(msg: ImageMessage) -> npt.NDArray[np.uint8]:
     """Colour (or mono8) sensor_msgs/Image-like message -> RGB array.
 
     Accepts :data:`COLOUR_ENCODINGS` (not 8UC1 / 8UC3 / 8UC4, see the module docstring); rows
@@ -227,7 +268,7 @@ def decode_image(msg) -> np.ndarray:
     return pixels.copy(order="C")
 
 
-def decode_depth_image(msg) -> np.ndarray:
+def decode_depth_image(msg: ImageMessage) -> npt.NDArray[np.float32]:
     """Depth sensor_msgs/Image-like message -> depth in metres.
 
     Accepts :data:`DEPTH_ENCODINGS` in either byte order (``is_bigendian``), with padded rows.
@@ -265,7 +306,9 @@ def _allowed_formats() -> list[str]:
 
 
 @contextlib.contextmanager
-def _open_encoded(source, subject: str, verb: str) -> Iterator[Image.Image]:
+def _open_encoded(
+    source: str | os.PathLike[str] | IO[bytes], subject: str, verb: str
+) -> Iterator[Image.Image]:
     """Opens an encoded image with only its header read; maps every failure.
 
     The size is checked before the body runs, so pixels are only decoded (``load``) for images
@@ -295,7 +338,7 @@ def _open_encoded(source, subject: str, verb: str) -> Iterator[Image.Image]:
         raise BadMessageError(f"cannot {verb} {subject}: {error}") from error
 
 
-def _rgb_of(image: Image.Image, subject: str) -> np.ndarray:
+def _rgb_of(image: Image.Image, subject: str) -> npt.NDArray[np.uint8]:
     if ImageMode.getmode(image.mode).typestr not in _EIGHT_BIT_TYPES:
         raise BadMessageError(
             f"{subject} has mode {image.mode}, which is not an 8-bit colour image "
@@ -305,7 +348,7 @@ def _rgb_of(image: Image.Image, subject: str) -> np.ndarray:
     return np.array(rgb, dtype=np.uint8)  # np.asarray would give a read-only view of bytes
 
 
-def decode_compressed_image(msg) -> np.ndarray:
+def decode_compressed_image(msg: CompressedImageMessage) -> npt.NDArray[np.uint8]:
     """sensor_msgs/CompressedImage-like message (``format``, ``data``) -> RGB array.
 
     Decodes PNG, JPEG, JPEG 2000, WebP, AVIF, TIFF, BMP, PPM/PGM and GIF (the first frame);
@@ -329,7 +372,9 @@ def decode_compressed_image(msg) -> np.ndarray:
         return _rgb_of(image, subject)
 
 
-def decode_colour_message(msg) -> np.ndarray:
+def decode_colour_message(
+    msg: ImageMessage | CompressedImageMessage,
+) -> npt.NDArray[np.uint8]:
     """Image or CompressedImage-like message -> [H, W, 3] uint8 RGB.
 
     A message with a ``format`` attribute and no ``encoding`` is compressed
@@ -340,7 +385,7 @@ def decode_colour_message(msg) -> np.ndarray:
     return decode_image(msg)
 
 
-def read_image_file(path: str | os.PathLike) -> np.ndarray:
+def read_image_file(path: str | os.PathLike[str]) -> npt.NDArray[np.uint8]:
     """Image file (PNG, JPEG, TIFF, BMP, WebP, ...) -> RGB array, with the message limits.
 
     Returns:
@@ -356,8 +401,8 @@ def read_image_file(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_depth_png(
-    path: str | os.PathLike, factor: float, invalid: int | None = None
-) -> np.ndarray:
+    path: str | os.PathLike[str], factor: float, invalid: int | None = None
+) -> npt.NDArray[np.float32]:
     """16-bit depth PNG (one channel) -> depth in metres.
 
     Args:

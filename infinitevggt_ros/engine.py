@@ -273,12 +273,8 @@ class StreamEngine:
 
     @property
     def memory(self) -> MemoryConfig:
-        """Settings in force now (see ``pending_memory`` for changes awaiting a reset)."""
+        """Settings in force now (changes that wait for a reset are not in it yet)."""
         return self._memory.config
-
-    @property
-    def pending_memory(self) -> MemoryConfig | None:
-        return self._memory.pending_config
 
     @property
     def frame_index(self) -> int:

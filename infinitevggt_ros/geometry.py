@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""Camera geometry: pose encoding, rigid transforms, unprojection, ROS axes (ROS-free).
+"""Camera geometry: pose encoding, rigid transforms, unprojection (ROS-free).
+
+Owns the maths on single cameras and transforms; which frames poses and points are published in
+(REP-103 / REP-105) is :class:`infinitevggt_ros.outputs.OutputFrames`'s.
 
 Conventions (used everywhere in this package):
 
@@ -29,7 +32,6 @@ without host synchronisation.
 
 from __future__ import annotations
 
-import math
 from typing import TypeVar
 
 import numpy as np
@@ -41,16 +43,11 @@ ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 __all__ = [
     "R_ROS_OPTICAL",
-    "body_pose_from_camera_pose",
-    "camera_odometry_to_body_odometry",
-    "extrinsics_intrinsics_to_pose_encoding",
     "intrinsics_from_fov",
     "invert_se3",
     "matrix_to_quaternion",
-    "optical_world_to_ros_world",
     "pose_encoding_to_extrinsics_intrinsics",
     "quaternion_to_matrix",
-    "scale_translation",
     "to_homogeneous",
     "unproject_depth",
 ]
@@ -239,33 +236,6 @@ def pose_encoding_to_extrinsics_intrinsics(
     return _like_input(extrinsic, pose_enc), _like_input(intrinsic, pose_enc)
 
 
-def extrinsics_intrinsics_to_pose_encoding(
-    extrinsic: ArrayT, intrinsic: ArrayLike, image_hw: tuple[int, int]
-) -> ArrayT:
-    """Inverse of :func:`pose_encoding_to_extrinsics_intrinsics`.
-
-    Args:
-        extrinsic: [..., 3, 4] or [..., 4, 4] camera-from-world transforms.
-        intrinsic: [..., 3, 3] intrinsics in pixels (principal point is not encoded).
-        image_hw: (H, W) of the image the intrinsics refer to.
-
-    Returns:
-        [..., 9] pose encodings; the quaternion has w >= 0.
-    """
-    height, width = _check_image_hw(image_hw)
-    ext = _as_tensor(extrinsic, "extrinsic")
-    _check_last_dims(ext, "extrinsic", ((3, 4), (4, 4)))
-    k = _as_tensor(intrinsic, "intrinsic")
-    _check_last_dims(k, "intrinsic", ((3, 3),))
-    quaternion = matrix_to_quaternion(ext[..., :3, :3])
-    fov_h = 2.0 * torch.atan((height / 2.0) / k[..., 1, 1])
-    fov_w = 2.0 * torch.atan((width / 2.0) / k[..., 0, 0])
-    encoding = torch.cat(
-        [ext[..., :3, 3], quaternion, fov_h[..., None].to(ext), fov_w[..., None].to(ext)], dim=-1
-    )
-    return _like_input(encoding, extrinsic)
-
-
 # --------------------------------------------------------------------------------------------
 # rigid transforms
 
@@ -298,34 +268,6 @@ def invert_se3(transform: ArrayT) -> ArrayT:
     if T.shape[-2] == 4:
         inverse = to_homogeneous(inverse)
     return _like_input(inverse, transform)
-
-
-def _compose(T_a_b: torch.Tensor, T_b_c: torch.Tensor) -> torch.Tensor:
-    """``T_a_c`` = ``T_a_b @ T_b_c`` for [..., 3|4, 4] tensors; returns [..., 3, 4]."""
-    rotation = T_a_b[..., :3, :3] @ T_b_c[..., :3, :3]
-    translation = T_a_b[..., :3, :3] @ T_b_c[..., :3, 3:4] + T_a_b[..., :3, 3:4]
-    return torch.cat([rotation, translation], dim=-1)
-
-
-def _same_layout(result_3x4: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return to_homogeneous(result_3x4) if like.shape[-2] == 4 else result_3x4
-
-
-def scale_translation(transform: ArrayT, scale: float) -> ArrayT:
-    """Multiplies all lengths by ``scale``: the translation scales, the rotation is unchanged.
-
-    Args:
-        transform: [..., 3, 4] or [..., 4, 4].
-        scale: positive finite factor (the model's scale is arbitrary; this sets the unit).
-    """
-    scale = float(scale)
-    if not math.isfinite(scale) or scale <= 0.0:
-        raise ValueError(f"scale must be a positive finite number, got {scale}")
-    T = _as_tensor(transform, "transform")
-    _check_last_dims(T, "transform", ((3, 4), (4, 4)))
-    scaled = T.clone()
-    scaled[..., :3, 3] *= scale
-    return _like_input(scaled, transform)
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,80 +311,3 @@ def unproject_depth(depth: ArrayT, intrinsic: ArrayLike, T_world_cam: ArrayLike)
     translation = T[..., None, None, :3, 3]
     points_world = (rotation @ points_cam[..., None]).squeeze(-1) + translation
     return _like_input(points_world, depth)
-
-
-# --------------------------------------------------------------------------------------------
-# ROS axes (REP-103 / REP-105)
-
-
-def optical_world_to_ros_world(T_optworld_cam: ArrayT) -> ArrayT:
-    """Re-expresses camera poses from the model's world into a world frame with ROS axes.
-
-    The model's world is the first camera's optical frame (x right, y down, z forward). The
-    returned world has the same origin (the first camera) but ROS axes (x forward, y left,
-    z up for a level camera), as REP-103 asks of a published world/odom frame. The child frame
-    stays the camera's optical frame, so the result can be published directly as the TF
-    ``world -> <camera>_optical_frame``.
-
-    Args:
-        T_optworld_cam: [..., 3, 4] or [..., 4, 4] camera poses in the model's world
-            (the inverse of the model's extrinsics).
-
-    Returns:
-        T_rosworld_cam with the same shape.
-    """
-    T = _as_tensor(T_optworld_cam, "T_optworld_cam")
-    _check_last_dims(T, "T_optworld_cam", ((3, 4), (4, 4)))
-    rotation = torch.from_numpy(R_ROS_OPTICAL.copy()).to(dtype=T.dtype, device=T.device)
-    T_rosworld_optworld = torch.cat(
-        [rotation, torch.zeros(3, 1, dtype=T.dtype, device=T.device)], dim=-1
-    )
-    result = _compose(T_rosworld_optworld.expand(*T.shape[:-2], 3, 4), T)
-    return _like_input(_same_layout(result, T), T_optworld_cam)
-
-
-def body_pose_from_camera_pose(T_world_cam: ArrayT, T_cam_body: ArrayLike) -> ArrayT:
-    """Pose of a rigidly attached body frame from the pose of the camera (optical) frame.
-
-    ``T_world_body = T_world_cam @ T_cam_body``.
-
-    Args:
-        T_world_cam: [..., 3|4, 4] pose of the camera optical frame in some world frame.
-        T_cam_body: [..., 3|4, 4] maps body points into the camera optical frame (what a TF
-            lookup of target = camera optical frame, source = body frame returns).
-
-    Returns:
-        T_world_body with the layout ([3, 4] or [4, 4]) of ``T_world_cam``.
-    """
-    T_wc = _as_tensor(T_world_cam, "T_world_cam")
-    _check_last_dims(T_wc, "T_world_cam", ((3, 4), (4, 4)))
-    T_cb = _as_tensor(T_cam_body, "T_cam_body").to(device=T_wc.device, dtype=T_wc.dtype)
-    _check_last_dims(T_cb, "T_cam_body", ((3, 4), (4, 4)))
-    result = _compose(T_wc, T_cb)
-    return _like_input(_same_layout(result, T_wc), T_world_cam)
-
-
-def camera_odometry_to_body_odometry(T_optworld_cam: ArrayT, T_cam_body: ArrayLike) -> ArrayT:
-    """``odom -> body`` transforms from camera poses in the model's world.
-
-    The odom frame is the body frame at the first frame of the sequence (REP-105: it starts at
-    the robot, with the body's axes). Because the model's world is the first camera's optical
-    frame, ``T_odom_body = T_body_cam @ T_optworld_cam @ T_cam_body``. This is what a robot whose
-    TF tree already gives the camera a parent (``base_link -> ... -> camera``) publishes, so the
-    camera never gets a second parent.
-
-    Args:
-        T_optworld_cam: [..., 3|4, 4] camera poses in the model's world.
-        T_cam_body: [3|4, 4] (or broadcastable) fixed mounting: maps body points into the
-            camera optical frame.
-
-    Returns:
-        T_odom_body with the layout of ``T_optworld_cam``.
-    """
-    T_oc = _as_tensor(T_optworld_cam, "T_optworld_cam")
-    _check_last_dims(T_oc, "T_optworld_cam", ((3, 4), (4, 4)))
-    T_cb = _as_tensor(T_cam_body, "T_cam_body").to(device=T_oc.device, dtype=T_oc.dtype)
-    _check_last_dims(T_cb, "T_cam_body", ((3, 4), (4, 4)))
-    T_bc = invert_se3(T_cb[..., :3, :])
-    result = _compose(T_bc, _compose(T_oc, T_cb))
-    return _like_input(_same_layout(result, T_oc), T_optworld_cam)

@@ -41,6 +41,23 @@ DEFAULT_CAPACITY_GRANULARITY = 64
 DEFAULT_CAPACITY_SLACK = 512
 
 
+def _is_positive_int(value: Any) -> bool:
+    # bool is an int subclass, but True is not a count.
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_token_budget(name: str, value: Any) -> None:
+    if value is not None and not _is_positive_int(value):
+        raise ValueError(
+            f"{name} must be a positive number of tokens or None (unbounded), got {value!r}"
+        )
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class MemoryConfig:
     """Settings of the rolling memory.
@@ -73,20 +90,8 @@ class MemoryConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid setting."""
-        if self.total_budget is not None and (
-            isinstance(self.total_budget, bool)
-            or not isinstance(self.total_budget, int)
-            or self.total_budget <= 0
-        ):
-            raise ValueError(
-                f"total_budget must be a positive number of tokens or None (unbounded), "
-                f"got {self.total_budget!r}"
-            )
-        if self.budget_allocation not in BUDGET_ALLOCATIONS:
-            raise ValueError(
-                f"budget_allocation must be one of {BUDGET_ALLOCATIONS}, "
-                f"got {self.budget_allocation!r}"
-            )
+        _check_token_budget("total_budget", self.total_budget)
+        _check_choice("budget_allocation", self.budget_allocation, BUDGET_ALLOCATIONS)
         if not (
             isinstance(self.budget_temperature, (int, float))
             and math.isfinite(self.budget_temperature)
@@ -95,29 +100,11 @@ class MemoryConfig:
             raise ValueError(
                 f"budget_temperature must be a finite number > 0, got {self.budget_temperature!r}"
             )
-        if self.anchor_policy not in ANCHOR_POLICIES:
-            raise ValueError(
-                f"anchor_policy must be one of {ANCHOR_POLICIES}, got {self.anchor_policy!r}"
-            )
-        if (
-            isinstance(self.anchor_frames, bool)
-            or not isinstance(self.anchor_frames, int)
-            or self.anchor_frames < 1
-        ):
+        _check_choice("anchor_policy", self.anchor_policy, ANCHOR_POLICIES)
+        if not _is_positive_int(self.anchor_frames):
             raise ValueError(f"anchor_frames must be an integer >= 1, got {self.anchor_frames!r}")
-        if self.camera_cache not in CAMERA_CACHE_MODES:
-            raise ValueError(
-                f"camera_cache must be one of {CAMERA_CACHE_MODES}, got {self.camera_cache!r}"
-            )
-        if self.camera_cache_budget is not None and (
-            isinstance(self.camera_cache_budget, bool)
-            or not isinstance(self.camera_cache_budget, int)
-            or self.camera_cache_budget <= 0
-        ):
-            raise ValueError(
-                f"camera_cache_budget must be a positive number of tokens or None "
-                f"(unbounded), got {self.camera_cache_budget!r}"
-            )
+        _check_choice("camera_cache", self.camera_cache, CAMERA_CACHE_MODES)
+        _check_token_budget("camera_cache_budget", self.camera_cache_budget)
 
     def anchor_frame_count(self) -> int:
         """Frames at the start of a sequence that are never evicted."""
@@ -456,10 +443,6 @@ class RollingKVMemory:
         if self._pending is not None:
             self._pending = self._pending.with_changes(**live)
         return f"{', '.join(sorted(live))} apply at the next frame" if live else "no change"
-
-    @property
-    def pending_config(self) -> MemoryConfig | None:
-        return self._pending
 
     def layer_budgets(self) -> list[int | None]:
         """Global-layer budgets for the next frame, before clamping to the anchor."""

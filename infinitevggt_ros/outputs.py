@@ -40,6 +40,7 @@ from infinitevggt_ros.geometry import (
 from infinitevggt_ros.preprocess import ImageMapping, resize_to_camera
 from infinitevggt_ros.results import FrameResult
 
+#: Accepted values of :attr:`OutputOptions.points_source` and ``depth_resolution``.
 POINTS_SOURCES = ("depth", "point_head")
 DEPTH_RESOLUTIONS = ("model", "camera")
 
@@ -280,11 +281,11 @@ class OutputOptions:
     def __post_init__(self) -> None:
         if not math.isfinite(self.scale) or self.scale <= 0:
             raise ValueError(f"scale must be a positive finite number, got {self.scale}")
-        if self.points_source not in ("depth", "point_head"):
+        if self.points_source not in POINTS_SOURCES:
             raise ValueError(
                 f"points_source must be depth or point_head, got {self.points_source!r}"
             )
-        if self.depth_resolution not in ("model", "camera"):
+        if self.depth_resolution not in DEPTH_RESOLUTIONS:
             raise ValueError(
                 f"depth_resolution must be model or camera, got {self.depth_resolution!r}"
             )

@@ -37,22 +37,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
 from infinitevggt_ros.decode import MAX_ASPECT_RATIO
+from infinitevggt_ros.model.config import IMAGE_SIZE_PX, PATCH_SIZE_PX
 
 logger = logging.getLogger(__name__)
 
-PreprocessMode = Literal["crop", "pad"]
 PREPROCESS_MODES: tuple[str, ...] = ("crop", "pad")
-#: The model's patch size: model input sides are multiples of it.
-PATCH_SIZE_PX = 14
-#: The default model input width (the reference's).
-DEFAULT_WIDTH_PX = 518
+#: The default model input width: the size the model's position grid was trained for.
+DEFAULT_WIDTH_PX = IMAGE_SIZE_PX
 PAD_VALUE = 1.0
 #: The resize in :func:`prepare_image` produces at most this many x ``target_width``**2 pixels.
 WORKING_AREA_FACTOR = 4
@@ -110,12 +107,6 @@ class ImageMapping:
         sx, sy = self.scale_xy
         ox, oy = self.offset_xy_px
         return sx * (u + 0.5) - 0.5 + ox, sy * (v + 0.5) - 0.5 + oy
-
-    def model_pixel_to_camera(self, u_model, v_model):
-        """Inverse of :meth:`camera_pixel_to_model` (padding maps outside the camera image)."""
-        sx, sy = self.scale_xy
-        ox, oy = self.offset_xy_px
-        return (u_model + 0.5 - ox) / sx - 0.5, (v_model + 0.5 - oy) / sy - 0.5
 
     def camera_to_model_intrinsics(self, intrinsic_camera):
         """Intrinsics of the camera image -> intrinsics of the model input.

@@ -41,7 +41,7 @@ from infinitevggt_ros.outputs import (
     model_input_rgb,
     pose_problem,
 )
-from infinitevggt_ros.preprocess import PreparedImage, prepare_image
+from infinitevggt_ros.preprocess import DEFAULT_WIDTH_PX, PreparedImage, prepare_image
 from infinitevggt_ros.results import FrameResult
 
 #: Camera frame used when the images have no ``frame_id`` and ``camera_frame`` is unset.
@@ -109,7 +109,7 @@ class SessionConfig:
         base_frame: child frame in ``odom_to_base`` mode.
     """
 
-    model_width: int = 518
+    model_width: int = DEFAULT_WIDTH_PX
     preprocess_mode: str = "crop"
     output: OutputOptions = field(default_factory=OutputOptions)
     publish_every_n: int = 1

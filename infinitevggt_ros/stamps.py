@@ -11,12 +11,23 @@ as files write them (TUM lists and trajectories) and back. ROS-free.
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 NS_PER_S = 1_000_000_000
 _SECONDS = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?")
 
 
-def stamp_to_ns(stamp) -> int:
+class TimeLike(Protocol):
+    """A ``builtin_interfaces/Time``: rclpy and rosbags messages (read-only use)."""
+
+    @property
+    def sec(self) -> int: ...
+
+    @property
+    def nanosec(self) -> int: ...
+
+
+def stamp_to_ns(stamp: TimeLike) -> int:
     """A time with ``sec`` and ``nanosec`` (builtin_interfaces/Time) -> integer nanoseconds."""
     return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 

@@ -4,19 +4,50 @@
 # Environment of the development ROS 2 runtime built by scripts/dev_env.sh.
 # Source it (bash): `source scripts/ros_env.sh`. It only sets variables; DDS traffic is NOT
 # confined by it: run anything that starts DDS participants through scripts/loopback_run.sh.
+#
+# The runtime is the ros-* wheels in .venv plus, where dev_env.sh built it from
+# ../shared/ros_tools, the overlay .build/ros_tools/install (launch, launch_ros, the ros2
+# command, sensor_msgs_py, the real tf2_msgs and tf2_ros); else the stand-in tf2_msgs.
+# Sourcing it again replaces what it set before.
 
 _ivr_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_ivr_standin="$_ivr_root/.build/tf2_msgs/install"
 _ivr_ws="$_ivr_root/.build/ws/install"
+if [ -f "$_ivr_root/.build/ros_tools/overlay.stamp" ]; then
+  _ivr_tools="$_ivr_root/.build/ros_tools/install"
+else
+  _ivr_tools="$_ivr_root/.build/tf2_msgs/install"
+fi
+
+# A colon-separated list ($1) without the entries this file sets: anything under .build/ (an
+# earlier sourcing's, and above all the stand-in tf2_msgs once the real one exists: two copies
+# on the library path make the wheels' loader fail at random) and the venv's ($2).
+_ivr_strip() {
+  local entry kept=""
+  local IFS=:
+  for entry in $1; do
+    case "$entry" in
+      "" | "$_ivr_root"/.build/* | "${2:-}") ;;
+      *) kept="${kept:+$kept:}$entry" ;;
+    esac
+  done
+  printf '%s' "$kept"
+}
 
 export VIRTUAL_ENV="$_ivr_root/.venv"
-export PATH="$VIRTUAL_ENV/bin:$PATH"
-# Our colcon install first (share/ files), then the stand-in tf2_msgs, then the ros-* wheels.
-export AMENT_PREFIX_PATH="$_ivr_ws:$_ivr_standin:$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
-for _ivr_sp in "$_ivr_standin"/lib/python3*/site-packages; do
-  [ -d "$_ivr_sp" ] && export PYTHONPATH="$_ivr_sp${PYTHONPATH:+:$PYTHONPATH}"
+# The overlay's ros2 and launch_test, then the venv's python, colcon, ruff.
+_ivr_rest="$(_ivr_strip "$PATH" "$VIRTUAL_ENV/bin")"
+export PATH="$_ivr_tools/bin:$VIRTUAL_ENV/bin${_ivr_rest:+:$_ivr_rest}"
+# Our colcon install first (share/ files), then the tools, then the ros-* wheels.
+_ivr_rest="$(_ivr_strip "${AMENT_PREFIX_PATH:-}" "$VIRTUAL_ENV")"
+export AMENT_PREFIX_PATH="$_ivr_ws:$_ivr_tools:$VIRTUAL_ENV${_ivr_rest:+:$_ivr_rest}"
+_ivr_rest="$(_ivr_strip "${PYTHONPATH:-}")"
+for _ivr_sp in "$_ivr_tools"/lib/python3*/site-packages; do
+  [ -d "$_ivr_sp" ] && _ivr_rest="$_ivr_sp${_ivr_rest:+:$_ivr_rest}"
 done
-export LD_LIBRARY_PATH="$_ivr_standin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHONPATH="$_ivr_rest"
+_ivr_rest="$(_ivr_strip "${LD_LIBRARY_PATH:-}")"
+export LD_LIBRARY_PATH="$_ivr_tools/lib${_ivr_rest:+:$_ivr_rest}"
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export FASTDDS_DEFAULT_PROFILES_FILE="$_ivr_root/scripts/fastdds_shm_profile.xml"
-unset _ivr_root _ivr_standin _ivr_ws _ivr_sp
+unset _ivr_root _ivr_tools _ivr_ws _ivr_sp _ivr_rest
+unset -f _ivr_strip

@@ -9,8 +9,13 @@ The schema follows ``tiny_config.json`` of the golden test vectors (sections
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+#: Pixels per patch side of the ViT-L/14 patch embedding: input sides are multiples of it.
+PATCH_SIZE_PX = 14
+#: Image size the position grid was trained for (37 x 37 patches); the default input width.
+IMAGE_SIZE_PX = 518
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,8 @@ class ModelConfig:
         patch_size: pixels per patch side; input H and W must be multiples of it.
     """
 
-    img_size: int = 518
-    patch_size: int = 14
+    img_size: int = IMAGE_SIZE_PX
+    patch_size: int = PATCH_SIZE_PX
     patch_embed: PatchEmbedConfig = field(default_factory=PatchEmbedConfig)
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
     camera_head: CameraHeadConfig = field(default_factory=CameraHeadConfig)
@@ -209,9 +214,6 @@ class ModelConfig:
             value = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
             kwargs[key] = section(**value)
         return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 RELEASE = ModelConfig()

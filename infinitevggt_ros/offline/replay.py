@@ -8,8 +8,9 @@ order (no drops), resets happen where the node would reset, and the run is deter
 
 Nothing of an earlier replay is touched until this one has succeeded: options and input
 are checked first, outputs are written into a temporary folder beside the output folder
-and moved into place at the end (:data:`replay_report.OUTPUT_NAMES`); an input is never
-deleted or overwritten, and an output folder that contains the input is refused.
+(inside it where nothing can go beside it) and moved into place at the end, a failed move
+undone (:data:`replay_report.OUTPUT_NAMES`); an input is never deleted or overwritten, and
+an output folder that contains the input is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import resource
 import shutil
 import sys
@@ -53,6 +55,8 @@ from infinitevggt_ros.voxels import CloudAccumulator
 logger = logging.getLogger(__name__)
 
 STRIP_FRAMES = 4  # frames shown in the depth/confidence strip
+# The bag's topics are /<node_name>/points ...: each token must be a valid ROS name.
+_NAMESPACE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,9 @@ class ReplayOptions:
             raise ValueError(f"max_frames must be >= 1 (or None for all), got {self.max_frames}")
         if not np.isfinite(self.ply_voxel_size) or self.ply_voxel_size < 0:
             raise ValueError(f"ply_voxel_size must be >= 0, got {self.ply_voxel_size}")
-        if not self.node_name.strip("/"):
-            raise ValueError("node_name must not be empty")
+        problem = namespace_problem(self.node_name)
+        if problem is not None:
+            raise ValueError(f"node_name: {problem}")
         if self.params.tf_mode == "odom_to_base" and self.params.base_camera_source != "parameter":
             raise ValueError(
                 "a replay takes the camera mount from base_camera_transform: with tf_mode "
@@ -103,16 +108,36 @@ class ReplayOptions:
         return cls(params=NodeParams.from_mapping(values), **replay_values)
 
 
+def namespace_problem(node_name: str) -> str | None:
+    """Why ``node_name`` cannot name the recorded topics (``/<node_name>/points``), or None."""
+    if not _NAMESPACE_PATTERN.fullmatch(node_name.strip("/")):
+        return (
+            f"{node_name!r} is not a ROS namespace (names of letters, digits and '_' that do "
+            "not start with a digit, joined by '/')"
+        )
+    return None
+
+
 def check_paths(source: Path, output_dir: Path) -> None:
-    """Refuses an output folder that is, or contains, the input (it would be replaced)."""
+    """Refuses an output folder that is, or contains, the input, or that cannot be one.
+
+    Checked before anything is read or written (an input at ``OUT/replay_bag`` is where the
+    replay puts its own bag), and what would only fail at the end (a folder that cannot be
+    written) fails now.
+    """
+    if output_dir.is_symlink() and not output_dir.exists():
+        raise DatasetError(f"{output_dir}: a symbolic link to nothing; expected a folder")
     source, output_dir = source.resolve(), output_dir.resolve()
     if source == output_dir or output_dir in source.parents:
         raise DatasetError(
             f"{output_dir}: the output folder contains the input {source}; a replay replaces "
-            "its output folder's contents, so choose another folder"
+            "the outputs in its folder, so choose a folder outside the input"
         )
-    if output_dir.exists() and not output_dir.is_dir():
-        raise DatasetError(f"{output_dir}: exists and is not a folder")
+    if output_dir.exists():
+        if not output_dir.is_dir():
+            raise DatasetError(f"{output_dir}: exists and is not a folder")
+        if not os.access(output_dir, os.W_OK | os.X_OK):
+            raise DatasetError(f"{output_dir}: the output folder is not writable")
 
 
 class ReplayRun:

@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from infinitevggt_ros.offline.replay import ReplayOptions, replay_sequence
+from infinitevggt_ros.offline.replay import ReplayOptions, namespace_problem, replay_sequence
 from infinitevggt_ros.offline.replay_report import BAG_DIRNAME, format_report
 from infinitevggt_ros.ros.params import (
     REPLAY_PARAMETER_NAMES,
@@ -59,6 +59,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def ros_namespace(text: str) -> str:
+    """argparse type: a namespace for the recorded topics."""
+    problem = namespace_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -73,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-frames", type=positive_int, default=None, help="stop after this many"
     )
-    parser.add_argument("--node-name", default=NODE_NAME, help="topic namespace of the outputs")
+    parser.add_argument(
+        "--node-name", type=ros_namespace, default=NODE_NAME, help="topic namespace of the outputs"
+    )
     parser.add_argument(
         "--ply-voxel-size",
         type=non_negative_float,
@@ -128,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"{PROG}: interrupted; the output folder is as it was", file=sys.stderr)
+        return 130
     print(format_report(result), end="")
     return 0
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image as PILImage
 from scipy.spatial.transform import Rotation
 
+from infinitevggt_ros.offline.cli_args import int_at_least, positive_float
 from infinitevggt_ros.offline.sequences.long3d import LONG3D_CLOUD_FILENAME, write_pcd
 from infinitevggt_ros.offline.synthetic_scene import (
     PinholeIntrinsics,
@@ -258,39 +259,16 @@ WRITERS = {
 }
 
 
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Render a synthetic sequence with ground truth."
     )
     parser.add_argument("output", type=Path, help="folder (or bag) to write; must not be a file")
     parser.add_argument("--format", choices=tuple(WRITERS), default="tum")
-    parser.add_argument("--frames", type=_int_at_least(1), default=300)
-    parser.add_argument("--width", type=_int_at_least(2), default=640)
-    parser.add_argument("--height", type=_int_at_least(2), default=480)
-    parser.add_argument("--fps", type=_positive_float, default=30.0)
+    parser.add_argument("--frames", type=int_at_least(1), default=300)
+    parser.add_argument("--width", type=int_at_least(2), default=640)
+    parser.add_argument("--height", type=int_at_least(2), default=480)
+    parser.add_argument("--fps", type=positive_float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from infinitevggt_ros.model.config import IMAGE_SIZE_PX
+
 
 class Apply(str, enum.Enum):
     """When a changed parameter value takes effect."""
@@ -147,7 +149,7 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "model_width",
         Kind.INT,
-        518,
+        IMAGE_SIZE_PX,
         "Width in pixels of the model input (multiple of 14); the height follows "
         "the camera aspect ratio.",
         Apply.RESTART,

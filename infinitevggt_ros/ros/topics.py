@@ -66,7 +66,6 @@ OUTPUT_TOPICS: tuple[OutputTopic, ...] = (
     # /tf carries many frames from many nodes: a deeper history, as tf2_ros uses.
     OutputTopic("tf", "/tf", "tf2_msgs/msg/TFMessage", TopicQos(depth=100)),
 )
-TOPICS_BY_KEY: dict[str, OutputTopic] = {topic.key: topic for topic in OUTPUT_TOPICS}
 
 
 def message_class(topic: OutputTopic) -> Any:

@@ -26,7 +26,7 @@ from infinitevggt_ros.offline.bag_writer import BagWriter
 from infinitevggt_ros.offline.replay import ReplayOptions, replay_sequence
 from infinitevggt_ros.offline.sequences.rosbag import open_bag_reader
 from infinitevggt_ros.ros import convert
-from infinitevggt_ros.ros.topics import TOPICS_BY_KEY, message_class
+from infinitevggt_ros.ros.topics import OUTPUT_TOPICS, message_class
 
 # (seconds, frame_id, (height, width)): resets at frames 3 (frame_id), 5 (stamp back), 6 (size)
 FRAMES = [
@@ -106,13 +106,14 @@ def replay_outputs(tmp_path, messages) -> dict[str, list]:
     topics = {f"/infinitevggt/{k}".replace("depth_info", "depth/camera_info"): k for k in KEYS}
     topics["/tf"] = "tf"
     outputs: dict[str, list] = {key: [] for key in topics.values()}
+    topics_by_key = {topic.key: topic for topic in OUTPUT_TOPICS}
     reader = open_bag_reader(result.bag_path)
     try:
         for connection, _, raw in reader.messages():
             key = topics[connection.topic]
             if key == "tf" and TFMessage is None:
                 continue
-            message_type = TFMessage if key == "tf" else message_class(TOPICS_BY_KEY[key])
+            message_type = TFMessage if key == "tf" else message_class(topics_by_key[key])
             outputs[key].append(deserialize_message(bytes(raw), message_type))
     finally:
         reader.close()

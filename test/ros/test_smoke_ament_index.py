@@ -49,7 +49,6 @@ def test_console_entry_points_are_installed_where_ros2_run_looks() -> None:
     executables = Path(get_package_prefix(PACKAGE)) / "lib" / PACKAGE
     for name in (
         "stream_node",
-        "replay",
         "infinitevggt-replay",
         "infinitevggt-eval",
         "infinitevggt-bench",

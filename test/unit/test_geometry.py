@@ -11,16 +11,11 @@ from scipy.spatial.transform import Rotation
 
 from infinitevggt_ros.geometry import (
     R_ROS_OPTICAL,
-    body_pose_from_camera_pose,
-    camera_odometry_to_body_odometry,
-    extrinsics_intrinsics_to_pose_encoding,
     intrinsics_from_fov,
     invert_se3,
     matrix_to_quaternion,
-    optical_world_to_ros_world,
     pose_encoding_to_extrinsics_intrinsics,
     quaternion_to_matrix,
-    scale_translation,
     to_homogeneous,
     unproject_depth,
 )
@@ -35,11 +30,6 @@ def _random_rotations(n: int, seed: int = 0) -> np.ndarray:
 def _rot_z(angle_rad: float) -> np.ndarray:
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _rot_y(angle_rad: float) -> np.ndarray:
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
 def _se3(rotation: np.ndarray, translation) -> np.ndarray:
@@ -151,13 +141,12 @@ def test_pose_encoding_round_trip_with_batch_dims(dtype):
     torch.testing.assert_close(intrinsic[..., 0, 2], torch.full(batch, 259.0, dtype=dtype))
     torch.testing.assert_close(intrinsic[..., 1, 2], torch.full(batch, 196.0, dtype=dtype))
 
-    encoded = extrinsics_intrinsics_to_pose_encoding(extrinsic, intrinsic, (392, 518))
-    torch.testing.assert_close(encoded, pose_enc, atol=10 * tol, rtol=0)
-    # Homogeneous extrinsics encode the same way.
-    encoded_4x4 = extrinsics_intrinsics_to_pose_encoding(
-        to_homogeneous(extrinsic), intrinsic, (392, 518)
-    )
-    torch.testing.assert_close(encoded_4x4, encoded)
+    # Decoding loses nothing: translation, quaternion (w >= 0) and fields of view come back.
+    torch.testing.assert_close(extrinsic[..., :3, 3], translation)
+    torch.testing.assert_close(matrix_to_quaternion(rotation), quaternion, atol=10 * tol, rtol=0)
+    fov_h = 2.0 * torch.atan(196.0 / intrinsic[..., 1, 1])
+    fov_w = 2.0 * torch.atan(259.0 / intrinsic[..., 0, 0])
+    torch.testing.assert_close(torch.stack([fov_h, fov_w], dim=-1), fov, atol=10 * tol, rtol=0)
 
 
 def test_pose_encoding_numpy_in_numpy_out():
@@ -184,8 +173,6 @@ def test_intrinsics_from_fov_principal_point_is_image_centre():
         (lambda: quaternion_to_matrix(torch.zeros(3)), r"\[\.\.\., 4\]"),
         (lambda: matrix_to_quaternion(torch.zeros(3, 4)), r"\[\.\.\., 3, 3\]"),
         (lambda: invert_se3(torch.zeros(3, 3)), r"\[\.\.\., 3, 4\] or \[\.\.\., 4, 4\]"),
-        (lambda: scale_translation(torch.eye(4), 0.0), "positive finite"),
-        (lambda: scale_translation(torch.eye(4), float("nan")), "positive finite"),
         (lambda: unproject_depth(torch.ones(5), torch.eye(3), torch.eye(4)), r"\[\.\.\., H, W\]"),
         (lambda: unproject_depth(torch.ones(2, 2), torch.eye(4), torch.eye(4)), "intrinsic"),
     ],
@@ -217,14 +204,6 @@ def test_invert_se3_known_and_random():
     product = homogeneous @ invert_se3(homogeneous)
     np.testing.assert_allclose(product, np.tile(np.eye(4), (10, 1, 1)), atol=1e-12)
     np.testing.assert_allclose(invert_se3(invert_se3(transforms)), transforms, atol=1e-12)
-
-
-def test_scale_translation_scales_lengths_only():
-    T = torch.tensor(_se3(_rot_z(0.3), [1.0, -2.0, 0.5]))
-    scaled = scale_translation(T, 2.5)
-    torch.testing.assert_close(scaled[:, :3], T[:, :3])
-    torch.testing.assert_close(scaled[:, 3], torch.tensor([2.5, -5.0, 1.25], dtype=T.dtype))
-    assert T[0, 3] == 1.0  # input untouched
 
 
 # ---------------------------------------------------------------- unprojection
@@ -273,69 +252,3 @@ def test_unproject_depth_batched_torch():
     assert points.shape == (2, 3, 4, 3)
     torch.testing.assert_close(points[0, 2, 3], torch.tensor([3.0, 2.0, 1.0]))
     torch.testing.assert_close(points[1, 2, 3], torch.tensor([11.5, 1.0, 1.0]))
-
-
-# ---------------------------------------------------------------- ROS axes
-
-
-def test_optical_world_to_ros_world_known_motions():
-    # First camera: identity in the model's world -> ROS world pose is the optical rotation.
-    identity = optical_world_to_ros_world(np.eye(4))
-    np.testing.assert_allclose(identity[:3, :3], R_ROS_OPTICAL)
-    np.testing.assert_allclose(identity[:3, 3], 0.0)
-
-    # Camera moved 1 forward (optical +z), 2 right (+x), 3 down (+y): ROS x=1, y=-2, z=-3.
-    moved = optical_world_to_ros_world(_se3(np.eye(3), [2.0, 3.0, 1.0]))
-    assert moved.shape == (3, 4)
-    np.testing.assert_allclose(moved[:, 3], [1.0, -2.0, -3.0])
-
-    # Camera yawed 90 degrees to the left: its optical z axis points along ROS world +y.
-    yawed_left = _se3(_rot_y(-math.pi / 2), [0, 0, 0])
-    result = optical_world_to_ros_world(yawed_left)
-    np.testing.assert_allclose(result[:3, :3] @ [0, 0, 1], [0, 1, 0], atol=1e-12)
-    # ... and its optical y axis (down) still points down in the ROS world.
-    np.testing.assert_allclose(result[:3, :3] @ [0, 1, 0], [0, 0, -1], atol=1e-12)
-
-
-def test_optical_world_to_ros_world_batched_torch_keeps_dtype():
-    poses = torch.eye(4, dtype=torch.float32).repeat(3, 1, 1)
-    poses[:, 2, 3] = torch.tensor([1.0, 2.0, 3.0])
-    result = optical_world_to_ros_world(poses)
-    assert result.shape == (3, 4, 4) and result.dtype == torch.float32
-    torch.testing.assert_close(result[:, 0, 3], torch.tensor([1.0, 2.0, 3.0]))
-    torch.testing.assert_close(result[:, 3], torch.tensor([[0, 0, 0, 1.0]] * 3))
-
-
-def _level_camera_mount(forward_offset_m: float):
-    """Camera looking along base x, mounted ``forward_offset_m`` in front of the base."""
-    T_body_cam = _se3(R_ROS_OPTICAL, [forward_offset_m, 0.0, 0.3])
-    return invert_se3(T_body_cam)
-
-
-def test_body_pose_from_camera_pose_recovers_mount():
-    T_cam_body = _level_camera_mount(0.2)
-    # Camera optical frame at the origin of a ROS world, axes as mounted on a level robot:
-    T_world_cam = _se3(R_ROS_OPTICAL, [0.2, 0.0, 0.3])
-    T_world_body = body_pose_from_camera_pose(T_world_cam, T_cam_body)
-    np.testing.assert_allclose(T_world_body, np.eye(3, 4), atol=1e-12)
-
-
-def test_camera_odometry_to_body_odometry_forward_and_yaw():
-    T_cam_body = _level_camera_mount(0.2)
-    # First frame: camera at the model's world origin -> odom -> body is the identity.
-    np.testing.assert_allclose(
-        camera_odometry_to_body_odometry(np.eye(3, 4), T_cam_body), np.eye(3, 4), atol=1e-12
-    )
-    # Robot drove 1 m forward: the camera moved 1 along its optical z.
-    forward = camera_odometry_to_body_odometry(_se3(np.eye(3), [0, 0, 1.0]), T_cam_body)
-    np.testing.assert_allclose(forward, _se3(np.eye(3), [1.0, 0, 0]), atol=1e-12)
-    # Robot turned 90 degrees left in place: the camera, 0.2 m ahead of the base, now sits at
-    # ROS (-0.2, 0.2) relative to where it was = optical (-0.2, 0, -0.2), looking to the left.
-    camera_pose = _se3(_rot_y(-math.pi / 2), [-0.2, 0.0, -0.2])
-    turned = camera_odometry_to_body_odometry(camera_pose, T_cam_body)
-    np.testing.assert_allclose(turned, _se3(_rot_z(math.pi / 2), [0, 0, 0]), atol=1e-12)
-    # Batched over a trajectory, homogeneous layout kept.
-    batch = to_homogeneous(np.stack([np.eye(3, 4), camera_pose]))
-    odom = camera_odometry_to_body_odometry(batch, T_cam_body)
-    assert odom.shape == (2, 4, 4)
-    np.testing.assert_allclose(odom[1, :3], turned, atol=1e-12)

@@ -83,6 +83,42 @@ def test_odom_to_base_starts_at_identity_and_moves_forward():
     np.testing.assert_allclose(T_odom_base[:3, 3], [2.3, -0.3, 0.0], atol=1e-12)
 
 
+def test_world_frame_axes_for_sideways_motion_and_yaw():
+    frames = OutputFrames.world_to_camera("world", "cam_optical")
+    # Camera moved 1 forward (optical +z), 2 right (+x), 3 down (+y): ROS x=1, y=-2, z=-3.
+    moved = outputs.camera_pose_from_extrinsic(extrinsic_of_camera_at([2.0, 3.0, 1.0]), 1.0)
+    np.testing.assert_allclose(outputs.child_pose(moved, frames)[:3, 3], [1, -2, -3], atol=1e-12)
+    # Camera yawed 90 degrees to the left: its optical z axis points along ROS world +y ...
+    yaw_left = np.array([[0.0, 0, -1], [0, 1, 0], [1, 0, 0]])  # rotation about optical y by -90
+    yawed = outputs.camera_pose_from_extrinsic(extrinsic_of_camera_at([0, 0, 0], yaw_left), 1.0)
+    rotation = outputs.child_pose(yawed, frames)[:3, :3]
+    np.testing.assert_allclose(rotation @ [0, 0, 1], [0, 1, 0], atol=1e-12)
+    # ... and its optical y axis (down) still points down in the ROS world.
+    np.testing.assert_allclose(rotation @ [0, 1, 0], [0, 0, -1], atol=1e-12)
+
+
+def test_odom_to_base_drives_forward_and_turns_in_place():
+    # Level camera looking along base x, mounted 0.2 m ahead of and 0.3 m above the base.
+    mount = np.eye(4)
+    mount[:3, :3] = R_ROS_OPTICAL
+    mount[:3, 3] = [0.2, 0.0, 0.3]
+    frames = OutputFrames.odom_to_base("odom", "base_link", "cam_optical", mount)
+    # Robot drove 1 m forward: the camera moved 1 along its optical z.
+    forward = outputs.camera_pose_from_extrinsic(extrinsic_of_camera_at([0, 0, 1.0]), 1.0)
+    expected = np.eye(4)
+    expected[0, 3] = 1.0
+    np.testing.assert_allclose(outputs.child_pose(forward, frames), expected, atol=1e-12)
+    # Robot turned 90 degrees left in place: the camera, 0.2 m ahead of the base, now sits at
+    # ROS (-0.2, 0.2) relative to where it was = optical (-0.2, 0, -0.2), looking to the left.
+    yaw_left = np.array([[0.0, 0, -1], [0, 1, 0], [1, 0, 0]])
+    turned = outputs.camera_pose_from_extrinsic(
+        extrinsic_of_camera_at([-0.2, 0.0, -0.2], yaw_left), 1.0
+    )
+    expected = np.eye(4)
+    expected[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]  # +90 deg about z, no translation
+    np.testing.assert_allclose(outputs.child_pose(turned, frames), expected, atol=1e-12)
+
+
 def test_model_input_rgb_rounds():
     tensor = torch.tensor([[[0.0, 1.0]], [[0.5, 0.2]], [[1.0, 0.0]]])
     np.testing.assert_array_equal(outputs.model_input_rgb(tensor), [[[0, 128, 255], [255, 51, 0]]])

@@ -288,12 +288,6 @@ def test_projected_point_lands_where_model_intrinsics_say(camera_hw, mode):
 @pytest.mark.parametrize("camera_hw", CAMERA_SIZES)
 def test_pixel_and_intrinsics_round_trips(camera_hw, mode):
     mapping = plan_image_mapping(camera_hw, 518, mode)
-    rng = np.random.default_rng(3)
-    u = rng.uniform(-0.5, camera_hw[1] - 0.5, 100)
-    v = rng.uniform(-0.5, camera_hw[0] - 0.5, 100)
-    u_back, v_back = mapping.model_pixel_to_camera(*mapping.camera_pixel_to_model(u, v))
-    np.testing.assert_allclose(u_back, u, atol=1e-9)
-    np.testing.assert_allclose(v_back, v, atol=1e-9)
     # The camera's outer pixel edges land on the resized image's edges in model pixels.
     left, top = mapping.camera_pixel_to_model(-0.5, -0.5)
     right, bottom = mapping.camera_pixel_to_model(camera_hw[1] - 0.5, camera_hw[0] - 0.5)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,7 +314,6 @@ def test_a_corrupt_image_is_skipped_and_reported(tmp_path, engine, seq, capsys):
 def test_bag_type_hashes_match_the_ros_install(tmp_path, engine, seq):
     """ros2 bag (Kilted) checks RIHS01 type hashes: ours must equal the installed types'."""
     import sys
-    from pathlib import Path
 
     folder = S.write_image_folder(seq, tmp_path / "images")
     result = R.replay_sequence(folder, tmp_path / "out", options(max_frames=1), engine=engine)
@@ -335,3 +335,35 @@ def test_bag_type_hashes_match_the_ros_install(tmp_path, engine, seq):
     if checked == 0:
         pytest.skip("no ROS type descriptions installed in this environment")
     assert checked >= 5
+
+
+def test_the_work_folder_goes_inside_the_output_folder_when_its_parent_is_read_only(
+    tmp_path, engine, seq, monkeypatch
+):
+    """``-o /out`` as a user: no temporary folder can go beside it, so it goes inside."""
+    import tempfile
+
+    folder = S.write_image_folder(seq, tmp_path / "images")
+    out = tmp_path / "parent" / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine\n")
+    mkdtemp = tempfile.mkdtemp
+    places = []
+
+    def beside_refused(*args, **kwargs):
+        place = Path(kwargs["dir"])
+        places.append(place)
+        if place == out.parent:
+            raise PermissionError(13, "Permission denied", str(place))
+        return mkdtemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", beside_refused)
+    result = R.replay_sequence(folder, out, options(max_frames=2), engine=engine)
+    monkeypatch.undo()
+    assert places[:2] == [out.parent, out]
+    assert result.summary.frames == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["notes.txt", "replay_bag", "trajectory.txt", "fused_cloud.ply", "summary.json",
+         "frames.json"]
+    )  # fmt: skip
+    assert [p.name for p in out.parent.iterdir()] == ["out"]

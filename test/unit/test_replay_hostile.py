@@ -116,14 +116,18 @@ def assert_one_error_line(err: str, *needles: str) -> str:
         ("--voxel-size", "-1", "outside"),
         ("--max-path-length", "0", "outside"),
         ("--path-publish-period-s", "-1", "outside"),
+        # Checked when the options are made, still before anything is read or written.
+        ("--node-name", "my node", "not a ROS namespace"),
+        ("--tf-mode", "odom_to_base", "tf_mode odom_to_base use --base-camera-source parameter"),
     ],
 )
 def test_a_bad_option_is_one_line_and_changes_nothing(earlier, capsys, option, value, needle):
     code = replay_cli.main(cli(earlier, earlier.input_bag, option, value))
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1, err  # the parser's one line, no usage dump
-    assert_one_error_line(err, option, needle)
+    assert err.count("\n") == 1, err  # one line, no usage dump
+    assert_one_error_line(err, needle)
+    assert option in err or option[2:].replace("-", "_") in err  # names the option
     earlier.assert_untouched()
 
 
@@ -136,6 +140,8 @@ def test_bad_options_are_refused_by_the_api_too():
         dict(ply_voxel_size=float("nan")),
         dict(voxel_size=-1.0),
         dict(path_publish_period_s=-1.0),
+        dict(node_name="my node"),
+        dict(node_name="/"),
     ):
         with pytest.raises(ValueError):
             options(**bad)
@@ -336,3 +342,24 @@ def test_a_decompression_bomb_is_skipped_and_the_rest_processed(tmp_path, seq, e
     assert [r.index for r in result.records] == [0, 2]
     (skipped,) = result.summary.skipped_frames
     assert skipped.index == 1 and str(bomb) in skipped.reason and "absurd" in skipped.reason
+
+
+def test_a_repeated_stamp_is_skipped_and_a_stamp_going_back_resets(tmp_path, seq, engine):
+    """As in the node: tf2 takes one transform per stamp, and time going back is a new run."""
+    f = [Frame(frame.index, frame.timestamp_ns, frame.rgb, "camera") for frame in seq]
+    frames = [
+        f[0],
+        Frame(1, f[0].timestamp_ns, f[1].rgb, "camera"),  # the stamp of frame 0 again
+        Frame(2, f[1].timestamp_ns, f[1].rgb, "camera"),
+        Frame(3, f[0].timestamp_ns - 10**9, f[2].rgb, "camera"),  # a second earlier
+    ]
+    result = R.replay_sequence(
+        FrameList(tmp_path / "frames", frames), tmp_path / "out", options(), engine=engine
+    )
+    assert [r.index for r in result.records] == [0, 2, 3]
+    (skipped,) = result.summary.skipped_frames
+    assert skipped.index == 1 and skipped.reason.startswith("duplicate_stamp: ")
+    assert result.summary.sequences == 2
+    (reset,) = result.summary.resets
+    assert reset.startswith("time jumped backwards")
+    assert [r.sequence for r in result.records] == [0, 0, 1]
