@@ -35,7 +35,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
-from typing import IO, Any, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -258,14 +258,17 @@ def decode_image(msg: ImageMessage) -> npt.NDArray[np.uint8]:
             f"unknown image encoding '{encoding}' (supported: {', '.join(COLOUR_ENCODINGS)})"
         )
     channels = COLOUR_ENCODINGS[encoding]
-    pixels = _rows(msg, channels, encoding).reshape(int(msg.height), int(msg.width), channels)
+    pixels: npt.NDArray[np.uint8] = _rows(msg, channels, encoding).reshape(
+        int(msg.height), int(msg.width), channels
+    )
     if encoding == "mono8":
         return np.repeat(pixels, 3, axis=2)  # a new array already
     if encoding in ("bgr8", "bgra8"):
         pixels = pixels[..., 2::-1]
     else:
         pixels = pixels[..., :3]
-    return pixels.copy(order="C")
+    rgb: npt.NDArray[np.uint8] = pixels.copy(order="C")  # numpy's stubs give copy() as Any
+    return rgb
 
 
 def decode_depth_image(msg: ImageMessage) -> npt.NDArray[np.float32]:
@@ -289,7 +292,7 @@ def decode_depth_image(msg: ImageMessage) -> npt.NDArray[np.float32]:
     spec = DEPTH_ENCODINGS[encoding]
     dtype = np.dtype(spec.dtype).newbyteorder(">" if msg.is_bigendian else "<")
     raw = _rows(msg, dtype.itemsize, encoding).view(dtype)  # rows keep a contiguous last axis
-    depth = raw.astype(np.float32)  # the one copy, in native byte order
+    depth: npt.NDArray[np.float32] = raw.astype(np.float32)  # the one copy, native byte order
     if spec.units_per_metre != 1.0:
         depth /= np.float32(spec.units_per_metre)
     depth[~(np.isfinite(depth) & (depth > 0))] = np.nan  # NaN compares False: no warning
@@ -368,7 +371,8 @@ def decode_compressed_image(msg: CompressedImageMessage) -> npt.NDArray[np.uint8
         raise BadMessageError("compressed image has no data")
     subject = f"compressed image (format '{getattr(msg, 'format', '')}')"
     # BytesIO shares a bytes object and copies other buffers once.
-    with _open_encoded(io.BytesIO(payload), subject, "decode") as image:
+    # (numpy's stubs make an array a Buffer only for Python >= 3.12.)
+    with _open_encoded(io.BytesIO(payload), subject, "decode") as image:  # type: ignore[arg-type]
         return _rgb_of(image, subject)
 
 
@@ -382,7 +386,8 @@ def decode_colour_message(
     """
     if hasattr(msg, "format") and not hasattr(msg, "encoding"):
         return decode_compressed_image(msg)
-    return decode_image(msg)
+    # mypy cannot narrow the union by a failed hasattr: the cast says what the test found.
+    return decode_image(cast(ImageMessage, msg))
 
 
 def read_image_file(path: str | os.PathLike[str]) -> npt.NDArray[np.uint8]:
@@ -429,7 +434,7 @@ def read_depth_png(
         raw = np.asarray(image)
     if raw.ndim != 2:
         raise BadMessageError(f"{subject} has shape {raw.shape}; expected one channel")
-    depth = raw.astype(np.float32) / np.float32(units)
+    depth: npt.NDArray[np.float32] = raw.astype(np.float32) / np.float32(units)
     if invalid is not None:
         depth[raw == invalid] = 0.0
     return depth

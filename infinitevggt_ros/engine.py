@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,6 +28,9 @@ from .memory import MemoryConfig, MemoryStats, RollingKVMemory
 from .model.config import ModelConfig
 from .model.streamvggt import StreamVGGT, memory_lookup
 from .results import FrameResult
+
+if TYPE_CHECKING:
+    from .session import Log
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ class EngineConfig:
 
 
 def build_engine(
-    config: EngineConfig, memory: MemoryConfig | None = None, log: Any = None
+    config: EngineConfig, memory: MemoryConfig | None = None, log: Log | None = None
 ) -> StreamEngine:
     """The one way node, replay and benchmark build their engine.
 
@@ -129,7 +132,7 @@ def build_engine(
         CheckpointError: missing, corrupt or mismatching checkpoint.
         ValueError: an invalid option.
     """
-    log = log if log is not None else logger
+    log = log if log is not None else logger  # rclpy's logger or logging's
     device = resolve_device(config.device)
     if config.random_weights:
         log.warning(
@@ -406,7 +409,7 @@ class StreamEngine:
             extrinsic,
             intrinsic,
         )
-        outputs = [x.to("cpu", torch.float32, non_blocking=True) for x in outputs]
+        on_cpu = [x.to("cpu", torch.float32, non_blocking=True) for x in outputs]
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()
-        return FrameResult(memory.frames - 1, *outputs)
+        return FrameResult(memory.frames - 1, *on_cpu)

@@ -26,8 +26,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from infinitevggt_ros import voxels
 from infinitevggt_ros.geometry import (
@@ -39,6 +41,9 @@ from infinitevggt_ros.geometry import (
 )
 from infinitevggt_ros.preprocess import ImageMapping, resize_to_camera
 from infinitevggt_ros.results import FrameResult
+
+if TYPE_CHECKING:
+    import torch
 
 #: Accepted values of :attr:`OutputOptions.points_source` and ``depth_resolution``.
 POINTS_SOURCES = ("depth", "point_head")
@@ -61,8 +66,8 @@ class OutputFrames:
     fixed_frame: str
     child_frame: str
     camera_frame: str
-    T_fixed_optworld: np.ndarray
-    T_cam_child: np.ndarray
+    T_fixed_optworld: npt.NDArray[np.float64]
+    T_cam_child: npt.NDArray[np.float64]
 
     @classmethod
     def world_to_camera(cls, world_frame: str, camera_frame: str) -> OutputFrames:
@@ -101,7 +106,7 @@ class OutputFrames:
         )
 
 
-def transform_from_xyz_quaternion(values: np.ndarray) -> np.ndarray:
+def transform_from_xyz_quaternion(values: np.ndarray) -> npt.NDArray[np.float64]:
     """[x, y, z, qx, qy, qz, qw] -> [4, 4] (the quaternion is normalised)."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (7,):
@@ -112,7 +117,7 @@ def transform_from_xyz_quaternion(values: np.ndarray) -> np.ndarray:
     return transform
 
 
-def camera_pose_from_extrinsic(extrinsic: np.ndarray, scale: float) -> np.ndarray:
+def camera_pose_from_extrinsic(extrinsic: np.ndarray, scale: float) -> npt.NDArray[np.float64]:
     """T_optworld_cam [4, 4] float64 from the model's extrinsic [3, 4] (T_cam_world), scaled."""
     T_cam_world = to_homogeneous(np.asarray(extrinsic, dtype=np.float64))
     T_optworld_cam = np.array(invert_se3(T_cam_world))
@@ -120,7 +125,7 @@ def camera_pose_from_extrinsic(extrinsic: np.ndarray, scale: float) -> np.ndarra
     return T_optworld_cam
 
 
-def child_pose(T_optworld_cam: np.ndarray, frames: OutputFrames) -> np.ndarray:
+def child_pose(T_optworld_cam: np.ndarray, frames: OutputFrames) -> npt.NDArray[np.float64]:
     """T_fixed_child [4, 4] = T_fixed_optworld @ T_optworld_cam (scaled) @ T_cam_child."""
     return (
         frames.T_fixed_optworld @ np.asarray(T_optworld_cam, dtype=np.float64) @ frames.T_cam_child
@@ -162,9 +167,9 @@ class PointSet:
         confidence: [N] float32.
     """
 
-    xyz: np.ndarray
-    rgb: np.ndarray
-    confidence: np.ndarray = field(repr=False)
+    xyz: npt.NDArray[np.float32]
+    rgb: npt.NDArray[np.uint8]
+    confidence: npt.NDArray[np.float32] = field(repr=False)
 
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
@@ -208,14 +213,15 @@ def select_points(
     return PointSet(np.ascontiguousarray(xyz), np.ascontiguousarray(colours), conf)
 
 
-def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+def transform_points(transform: np.ndarray, points: np.ndarray) -> npt.NDArray[np.float32]:
     """Applies [4, 4] ``transform`` to [..., 3] points (float64 maths, float32 result)."""
     t = np.asarray(transform, dtype=np.float64)
     p = np.asarray(points, dtype=np.float64)
-    return (p @ t[:3, :3].T + t[:3, 3]).astype(np.float32)
+    moved: npt.NDArray[np.float32] = (p @ t[:3, :3].T + t[:3, 3]).astype(np.float32)
+    return moved  # (typed here: numpy's stubs give the matrix product as Any)
 
 
-def strided_intrinsics(intrinsic: np.ndarray, pixel_stride: int) -> np.ndarray:
+def strided_intrinsics(intrinsic: np.ndarray, pixel_stride: int) -> npt.NDArray[np.float64]:
     """Intrinsics of ``image[::s, ::s]``.
 
     Pixel centres sit at integer coordinates, so pixel u' of the subsampled image is pixel
@@ -233,7 +239,7 @@ def points_in_fixed_frame(
     frames: OutputFrames,
     scale: float,
     world_points: np.ndarray | None = None,
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """Dense point map [H, W, 3] float32 in ``frames.fixed_frame``.
 
     Args:
@@ -291,7 +297,7 @@ class OutputOptions:
             )
 
 
-def model_input_rgb(tensor) -> np.ndarray:
+def model_input_rgb(tensor: torch.Tensor | np.ndarray) -> npt.NDArray[np.uint8]:
     """Model input tensor [3, h, w] in [0, 1] (torch or numpy) -> [h, w, 3] uint8 colours."""
     array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
     if array.ndim != 3 or array.shape[0] != 3:
@@ -301,7 +307,7 @@ def model_input_rgb(tensor) -> np.ndarray:
     )
 
 
-def _numpy(value) -> np.ndarray:
+def _numpy(value: torch.Tensor | np.ndarray) -> np.ndarray:
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
@@ -317,9 +323,9 @@ class DenseOutputs:
     """
 
     points: PointSet
-    depth: np.ndarray
-    confidence: np.ndarray
-    intrinsic: np.ndarray
+    depth: npt.NDArray[np.float32]
+    confidence: npt.NDArray[np.float32]
+    intrinsic: npt.NDArray[np.float64]
 
 
 def dense_outputs(

@@ -37,8 +37,10 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from PIL import Image
 
@@ -66,6 +68,11 @@ __all__ = [
     "validate_model_width",
     "WORKING_AREA_FACTOR",
 ]
+
+#: Pixel coordinates: a float, or a float array (any shape).
+PixelT = TypeVar("PixelT", float, npt.NDArray[np.floating[Any]])
+#: Intrinsics [..., 3, 3]: the mappings return the type they are given.
+IntrinsicsT = TypeVar("IntrinsicsT", torch.Tensor, np.ndarray)
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ class ImageMapping:
             self.resized_hw[0] / self.camera_hw[0],
         )
 
-    def camera_pixel_to_model(self, u, v):
+    def camera_pixel_to_model(self, u: PixelT, v: PixelT) -> tuple[PixelT, PixelT]:
         """Camera pixel coordinates -> model-input pixel coordinates.
 
         Args:
@@ -108,7 +115,7 @@ class ImageMapping:
         ox, oy = self.offset_xy_px
         return sx * (u + 0.5) - 0.5 + ox, sy * (v + 0.5) - 0.5 + oy
 
-    def camera_to_model_intrinsics(self, intrinsic_camera):
+    def camera_to_model_intrinsics(self, intrinsic_camera: IntrinsicsT) -> IntrinsicsT:
         """Intrinsics of the camera image -> intrinsics of the model input.
 
         Args:
@@ -127,7 +134,7 @@ class ImageMapping:
         k[..., 1, 2] += 0.5 * sy - 0.5 + oy
         return k
 
-    def model_to_camera_intrinsics(self, intrinsic_model):
+    def model_to_camera_intrinsics(self, intrinsic_model: IntrinsicsT) -> IntrinsicsT:
         """Intrinsics in model pixels (e.g. ``FrameResult.intrinsic``) -> camera pixels.
 
         Args:
@@ -254,7 +261,7 @@ def _validate_rgb(rgb: np.ndarray) -> None:
 
 
 def prepare_image(
-    rgb: np.ndarray,
+    rgb: npt.NDArray[np.uint8],
     target_width: int = DEFAULT_WIDTH_PX,
     mode: str = "crop",
     patch_size: int = PATCH_SIZE_PX,
@@ -301,20 +308,20 @@ def prepare_image(
     )
 
 
-def _to_unit_float(pixels: np.ndarray) -> torch.Tensor:
+def _to_unit_float(pixels: npt.NDArray[np.uint8]) -> torch.Tensor:
     """Uint8 -> float32 tensor in [0, 1]: x / 255 in float32, the reference's values."""
     values = pixels.astype(np.float32)
     values /= np.float32(255.0)  # in place: one float array
     return torch.from_numpy(values)
 
 
-def _resize(rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+def _resize(rgb: npt.NDArray[np.uint8], size_hw: tuple[int, int]) -> npt.NDArray[np.uint8]:
     """[H, W, 3] uint8 -> [h, w, 3] uint8, Pillow bicubic (the reference's resize)."""
     image = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
     return np.asarray(image.resize((size_hw[1], size_hw[0]), Image.Resampling.BICUBIC))
 
 
-def _resize_kept_band(rgb: np.ndarray, mapping: ImageMapping) -> np.ndarray:
+def _resize_kept_band(rgb: npt.NDArray[np.uint8], mapping: ImageMapping) -> npt.NDArray[np.uint8]:
     """Crop mode: only the rows of the resized image that the crop keeps, [h, w, 3] uint8.
 
     The camera rows of the kept band, plus the rows the bicubic kernel reaches from it, are cut
@@ -339,8 +346,8 @@ def _resize_kept_band(rgb: np.ndarray, mapping: ImageMapping) -> np.ndarray:
 
 
 def resize_to_camera(
-    model_map, mapping: ImageMapping, interpolation: str = "nearest"
-) -> np.ndarray:
+    model_map: torch.Tensor | np.ndarray, mapping: ImageMapping, interpolation: str = "nearest"
+) -> npt.NDArray[np.floating[Any]]:
     """Maps a model-resolution map (depth, confidence, points) back to camera resolution.
 
     Camera pixels whose model position was cropped away get NaN; padding is dropped.
@@ -402,7 +409,7 @@ def resize_to_camera(
     return result
 
 
-def _copy_intrinsics(intrinsic):
+def _copy_intrinsics(intrinsic: IntrinsicsT) -> IntrinsicsT:
     if isinstance(intrinsic, torch.Tensor):
         k = intrinsic.clone()
         if not k.is_floating_point():

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any
+from typing import Generic, TypeVar
+
+#: The type of the queued items.
+T = TypeVar("T")
 
 
-class FrameInbox:
+class FrameInbox(Generic[T]):
     """Images waiting for the worker: the newest ``capacity`` ones; older ones are dropped.
 
     With capacity 1 this is the ``latest`` policy (a frame arriving while the worker is
@@ -22,12 +25,12 @@ class FrameInbox:
     """
 
     def __init__(self, capacity: int) -> None:
-        self._items: collections.deque[Any] = collections.deque()
+        self._items: collections.deque[T] = collections.deque()
         self._capacity = int(capacity)
         self._condition = threading.Condition()
         self.dropped = 0
 
-    def put(self, item: Any) -> None:
+    def put(self, item: T) -> None:
         with self._condition:
             if len(self._items) >= self._capacity:
                 self._items.popleft()
@@ -35,7 +38,7 @@ class FrameInbox:
             self._items.append(item)
             self._condition.notify()
 
-    def get(self, timeout_s: float) -> Any | None:
+    def get(self, timeout_s: float) -> T | None:
         with self._condition:
             if not self._items:
                 self._condition.wait(timeout_s)
@@ -47,7 +50,7 @@ class FrameInbox:
             self._condition.notify_all()
 
 
-class ResultHandoff:
+class ResultHandoff(Generic[T]):
     """Finished frames from the worker to the publisher thread: in order, none dropped.
 
     A bounded FIFO for one producer and one consumer. ``put`` waits while ``capacity``
@@ -59,12 +62,12 @@ class ResultHandoff:
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self._items: collections.deque[Any] = collections.deque()
+        self._items: collections.deque[T] = collections.deque()
         self._capacity = int(capacity)
         self._condition = threading.Condition()
         self._closed = False
 
-    def put(self, item: Any) -> bool:
+    def put(self, item: T) -> bool:
         """Appends ``item``, waiting for room; False (item not accepted) once closed."""
         with self._condition:
             while len(self._items) >= self._capacity and not self._closed:
@@ -75,7 +78,7 @@ class ResultHandoff:
             self._condition.notify_all()
             return True
 
-    def get(self, timeout_s: float | None = None) -> Any | None:
+    def get(self, timeout_s: float | None = None) -> T | None:
         """The oldest item; None when closed and empty, or after ``timeout_s`` without one."""
         with self._condition:
             if not self._condition.wait_for(

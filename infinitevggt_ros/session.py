@@ -26,9 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from infinitevggt_ros.outputs import (
     DenseOutputs,
@@ -44,6 +45,11 @@ from infinitevggt_ros.outputs import (
 from infinitevggt_ros.preprocess import DEFAULT_WIDTH_PX, PreparedImage, prepare_image
 from infinitevggt_ros.results import FrameResult
 
+if TYPE_CHECKING:
+    import torch
+
+    from infinitevggt_ros.memory import MemoryStats
+
 #: Camera frame used when the images have no ``frame_id`` and ``camera_frame`` is unset.
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
 TF_MODES = ("world_to_camera", "odom_to_base")
@@ -54,11 +60,23 @@ LOG_THROTTLE_S = 30.0
 class Log(Protocol):
     """What the session logs through: ``logging.Logger`` and rclpy's logger both fit."""
 
-    def info(self, message: str) -> Any: ...
+    def info(self, message: str, /) -> object: ...
 
-    def warning(self, message: str) -> Any: ...
+    def warning(self, message: str, /) -> object: ...
 
-    def error(self, message: str) -> Any: ...
+    def error(self, message: str, /) -> object: ...
+
+
+class Engine(Protocol):
+    """What the session uses of its engine: ``StreamEngine`` (or a test double)."""
+
+    def step(self, image: torch.Tensor) -> FrameResult: ...
+
+    def reset(self) -> None: ...
+
+    def update_memory(self, **changes: Any) -> str: ...
+
+    def stats(self) -> MemoryStats: ...
 
 
 class FrameSkipped(Exception):
@@ -162,13 +180,13 @@ class SessionFrame:
     reset_reason: str | None
     preprocess_s: float
     engine_s: float
-    memory_stats: Any
+    memory_stats: MemoryStats
 
-    def model_rgb(self) -> np.ndarray:
+    def model_rgb(self) -> npt.NDArray[np.uint8]:
         """[h, w, 3] uint8 colours of the model input."""
         return model_input_rgb(self.prepared.tensor)
 
-    def dense(self, model_rgb: np.ndarray | None = None) -> DenseOutputs:
+    def dense(self, model_rgb: npt.NDArray[np.uint8] | None = None) -> DenseOutputs:
         """Cloud, depth and confidence (computed on the caller's thread: the publisher's)."""
         return dense_outputs(
             self.result,
@@ -218,7 +236,7 @@ class StreamSession:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         config: SessionConfig,
         mount: MountLookup | None = None,
         log: Log | None = None,
@@ -270,7 +288,7 @@ class StreamSession:
 
     def process(
         self,
-        rgb: np.ndarray,
+        rgb: npt.NDArray[np.uint8],
         stamp_ns: int,
         frame_id: str,
         calibration: Calibration | None = None,
@@ -465,7 +483,7 @@ class StreamSession:
 
     def _calibrated_intrinsics(
         self, prepared: PreparedImage, calibration: Calibration | None
-    ) -> np.ndarray | None:
+    ) -> npt.NDArray[np.float64] | None:
         if not self.config.use_camera_info or calibration is None:
             return None
         problem = None

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 # |floor(p / voxel)| below this: an exact integer in float64 and in int64. At or above it,
 # the float64 spacing of p is >= 2 voxels, so distinct p are in distinct voxels.
@@ -38,7 +40,7 @@ def _check_voxel_size(voxel_size: float) -> float:
     return voxel_size
 
 
-def _check_points(xyz: np.ndarray) -> np.ndarray:
+def _check_points(xyz: np.ndarray) -> npt.NDArray[np.float64]:
     xyz = np.ascontiguousarray(xyz, dtype=np.float64)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
         raise ValueError(f"points must be [N, 3], got {list(xyz.shape)}")
@@ -47,7 +49,7 @@ def _check_points(xyz: np.ndarray) -> np.ndarray:
     return xyz
 
 
-def voxel_indices(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
+def voxel_indices(xyz: np.ndarray, voxel_size: float) -> npt.NDArray[np.int64]:
     """Voxel rows of points [N, 3] (finite): two points share a voxel iff their rows are equal.
 
     Returns int64 [N, 3] ``floor(xyz / voxel_size)`` (float64) when every quotient is below
@@ -73,7 +75,7 @@ def voxel_indices(xyz: np.ndarray, voxel_size: float) -> np.ndarray:
     return rows
 
 
-def _widen(rows: np.ndarray, width: int) -> np.ndarray:
+def _widen(rows: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.int64]:
     """[M, 3] floor rows as [M, 6] tier-0 rows, so both kinds sort and compare together."""
     if rows.shape[1] == width:
         return rows
@@ -82,7 +84,7 @@ def _widen(rows: np.ndarray, width: int) -> np.ndarray:
     return wide
 
 
-def pack_voxel_keys(indices: np.ndarray) -> tuple[np.ndarray, bool]:
+def pack_voxel_keys(indices: np.ndarray) -> tuple[npt.NDArray[np.int64], bool]:
     """One int64 per voxel row, in the rows' lexicographic order, when the extent fits.
 
     Returns (keys [N], True) with mixed-radix keys relative to the rows' minimum (so only
@@ -105,15 +107,17 @@ def pack_voxel_keys(indices: np.ndarray) -> tuple[np.ndarray, bool]:
     return keys, True
 
 
-def _unique_voxels(xyz: np.ndarray, voxel_size: float, **kwargs):
+def _unique_voxels(
+    xyz: np.ndarray, voxel_size: float, *, return_index: Literal[True]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """np.unique over the voxels of ``xyz`` (1-D keys when they pack, rows otherwise)."""
     keys, packed = pack_voxel_keys(voxel_indices(xyz, voxel_size))
-    return np.unique(keys, axis=None if packed else 0, **kwargs)
+    return np.unique(keys, axis=None if packed else 0, return_index=return_index)
 
 
 def most_confident_per_voxel(
     xyz: np.ndarray, confidence: np.ndarray, voxel_size: float
-) -> np.ndarray:
+) -> npt.NDArray[np.intp]:
     """Indices (ascending) of the most confident point of each occupied voxel.
 
     Ties go to the earlier point. ``xyz`` [N, 3] must be finite; ``confidence`` is [N].
@@ -133,9 +137,9 @@ def most_confident_per_voxel(
 class _VoxelSums:
     """Per voxel: rows [M, 3 or 6] (voxel_indices), column sums [M, D] and point counts [M]."""
 
-    rows: np.ndarray
-    sums: np.ndarray
-    count: np.ndarray
+    rows: npt.NDArray[np.int64]
+    sums: np.ndarray  # float64 (numpy's stubs type a weighted bincount as integers)
+    count: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return int(self.count.shape[0])
@@ -163,7 +167,9 @@ def _merge_voxel_sums(parts: list[_VoxelSums]) -> _VoxelSums:
     )
 
 
-def _points_as_sums(xyz: np.ndarray, values: np.ndarray, voxel_size: float) -> _VoxelSums:
+def _points_as_sums(
+    xyz: npt.NDArray[np.float64], values: npt.NDArray[np.float64], voxel_size: float
+) -> _VoxelSums:
     """Each point as its own one-point entry (to be merged into voxels)."""
     sums = np.concatenate([xyz, values], axis=1)
     return _VoxelSums(voxel_indices(xyz, voxel_size), sums, np.ones(len(xyz), dtype=np.int64))
@@ -171,7 +177,7 @@ def _points_as_sums(xyz: np.ndarray, values: np.ndarray, voxel_size: float) -> _
 
 def voxel_centroids(
     xyz: np.ndarray, voxel_size: float, colors: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
     """Replace the points of each occupied voxel by their centroid (Open3D's convention).
 
     Args:
@@ -213,7 +219,7 @@ class CloudAccumulator:
             raise ValueError(f"flush_every must be >= 1, got {flush_every}")
         self.voxel_size = voxel_size
         self._flush_every = flush_every
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = []
         self._main: _VoxelSums | None = None  # the voxel grid so far
         self._chunks: list[_VoxelSums] = []  # flushed sums not merged into the main grid yet
 
@@ -242,7 +248,7 @@ class CloudAccumulator:
             self._main = _merge_voxel_sums([*([self._main] if self._main else []), *self._chunks])
             self._chunks = []
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
+    def result(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
         """Points [M, 3] (float64) and colours [M, 3] (uint8)."""
         if self.voxel_size <= 0:
             xyz = np.concatenate([np.zeros((0, 3)), *[p for p, _ in self._pending]])
