@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import sys
 import time
@@ -67,12 +68,18 @@ class Window:
     messages_s: float = 0.0
     path_s: float = 0.0
     message_s: list[float] = field(default_factory=list)
+    started_s: float = field(default_factory=time.perf_counter)
+    started_cpu_s: float = field(default_factory=time.process_time)
 
     def record(self, frame: int, rss_mb: float, stats: Any, path_poses: int) -> dict[str, Any]:
         ms = 1e3 / self.frames
+        wall_s = time.perf_counter() - self.started_s
         return {
             "frame": frame,
             "rss_mb": rss_mb,
+            # Other processes on the machine slow the engine: these say how busy it was.
+            "load_1min": os.getloadavg()[0],
+            "cpu_share": (time.process_time() - self.started_cpu_s) / wall_s,
             "decode_ms": self.decode_s * ms,
             "session_ms": self.session_s * ms,
             "engine_ms": self.engine_s * ms,
@@ -164,7 +171,9 @@ class Publisher:
         serialize = self._serialize
         if self.publish_tf:
             tf = messages.transform
-            self.bytes += len(serialize(tf if self.tf_message is None else self.tf_message(transforms=[tf])))
+            if self.tf_message is not None:
+                tf = self.tf_message(transforms=[tf])
+            self.bytes += len(serialize(tf))
         self.bytes += len(serialize(messages.odometry))
         path_started = time.perf_counter()
         path = self.path.add(frame.sequence, messages.pose, frame.stamp_ns)
@@ -274,7 +283,7 @@ def plot_soak(record: dict[str, Any], path: Path) -> None:
 
     windows = record["windows"]
     frame = [w["frame"] for w in windows]
-    figure, (memory, times, tokens) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    figure, (memory, times, engine, tokens) = plt.subplots(4, 1, figsize=(9, 10), sharex=True)
     memory.plot(frame, [w["rss_mb"] for w in windows])
     memory.set_ylabel("RSS (MB)")
     memory.set_title(
@@ -283,20 +292,27 @@ def plot_soak(record: dict[str, Any], path: Path) -> None:
         fontsize=9,
     )
     for name, label in (
-        ("messages_ms", "messages (build + path + serialise)"),
-        ("path_ms", "of which path"),
-        ("engine_ms", "engine"),
-        ("decode_ms", "decode"),
+        ("messages_ms", "messages: build + path + serialise (mean)"),
+        ("messages_ms_p50", "messages (median)"),
+        ("path_ms", "of which the path (mean)"),
+        ("decode_ms", "decode (mean)"),
     ):
         times.plot(frame, [w[name] for w in windows], label=label)
-    times.set_ylabel(f"ms per frame (mean of {record['config']['window']})")
+    times.set_ylabel(f"ms per frame ({record['config']['window']} frames)")
+    times.set_ylim(bottom=0)
     times.legend(fontsize=8)
+    engine.plot(frame, [w["engine_ms"] for w in windows], label="engine ms per frame (mean)")
+    engine.set_yscale("log")  # other processes' bursts would flatten the rest
+    engine.set_ylabel("engine ms")
+    load = engine.twinx()
+    load.plot(frame, [w["load_1min"] for w in windows], color="grey", lw=0.7)
+    load.set_ylabel("load average (1 min)", color="grey")
     tokens.plot(frame, [w["cached_tokens"] for w in windows], label="global layers")
     tokens.plot(frame, [w["camera_cached_tokens"] for w in windows], label="camera trunk")
     tokens.set_ylabel("cached tokens")
     tokens.set_xlabel("frame")
     tokens.legend(fontsize=8)
-    for axis in (memory, times, tokens):
+    for axis in (memory, times, engine, tokens):
         axis.axvline(record["config"]["frames"] // 2, color="grey", lw=0.5, ls="--")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

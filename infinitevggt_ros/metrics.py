@@ -7,7 +7,9 @@ Conventions:
 - A similarity ``Sim3`` maps points as ``x' = scale * R @ x + t``.
 - Trajectory metrics follow the TUM RGB-D / evo definitions: ATE is the RMSE of the
   camera-centre differences after aligning the estimate to the ground truth (Umeyama),
-  RPE compares relative motions over a fixed frame delta.
+  RPE compares relative motions over a fixed frame delta. A metric estimate (a scale
+  source on) is judged by the SE(3) ATE (no scale fitted) and by its scale over time
+  (``windowed_scale_ratio``: the local Sim(3) scale of estimate over ground truth).
 - Depth metrics follow the video-depth protocol: one scale (median ratio) or one
   scale + shift (least squares) per sequence, then Abs Rel and delta < 1.25.
 - Reconstruction metrics follow the Long3D / DUSt3R-family protocol: Accuracy
@@ -252,6 +254,44 @@ def compute_rpe(
     trans = np.linalg.norm(err[:, :3, 3], axis=1)
     rot = np.degrees(rotation_angle_rad(err[:, :3, :3]))
     return RpeResult(ErrorStats.from_errors(trans), ErrorStats.from_errors(rot), delta, align)
+
+
+def windowed_scale_ratio(
+    est_positions: np.ndarray,
+    gt_positions: np.ndarray,
+    window: int = 30,
+    min_spread: float = 0.05,
+) -> np.ndarray:
+    """Scale of the estimate relative to the ground truth around each pose, [N] (1 = right).
+
+    For pose i, the Umeyama Sim(3) scale mapping the ground-truth positions of the
+    ``window`` poses centred on i onto the estimated ones (est / gt). NaN where the
+    ground truth's positions in the window spread less than ``min_spread`` (RMS distance
+    from their centroid, ground-truth units): standing still shows no scale.
+
+    Args:
+        est_positions, gt_positions: matched camera centres [N, 3].
+        window: poses per window (>= 3; fewer poses than that: one window of all).
+    """
+    est = np.asarray(est_positions, dtype=np.float64)
+    gt = np.asarray(gt_positions, dtype=np.float64)
+    if est.shape != gt.shape or est.ndim != 2 or est.shape[1] != 3:
+        raise ValueError(f"need two [N, 3] arrays of equal shape, got {est.shape}, {gt.shape}")
+    if window < 3:
+        raise ValueError(f"window must be >= 3 poses, got {window}")
+    n = est.shape[0]
+    ratio = np.full(n, np.nan)
+    if n < 3 or not (np.all(np.isfinite(est)) and np.all(np.isfinite(gt))):
+        return ratio
+    window = min(window, n)
+    for i in range(n):
+        lo = min(max(0, i - window // 2), n - window)
+        g, e = gt[lo : lo + window], est[lo : lo + window]
+        spread = float(np.sqrt(((g - g.mean(axis=0)) ** 2).sum(axis=1).mean()))
+        if spread < min_spread:
+            continue
+        ratio[i] = umeyama_alignment(g, e, with_scale=True).scale
+    return ratio
 
 
 def associate_timestamps(

@@ -61,6 +61,12 @@ class OutputFrames:
         camera_frame: frame_id of depth / confidence images (the camera optical frame).
         T_fixed_optworld: [4, 4] maps the model's (scaled) world into ``fixed_frame``.
         T_cam_child: [4, 4] maps ``child_frame`` points into the camera optical frame.
+        tf_child_frame: the child of the transform on /tf when it is not ``child_frame``:
+            ``odom_frame`` in map_to_odom (map -> odom, so that map -> base is the estimate
+            while the robot keeps publishing odom -> base); "" otherwise.
+        T_fixed_first: [4, 4] the first camera's pose in ``fixed_frame`` (the unanchored
+            ``T_fixed_optworld``): with it, a pose relative to the first camera becomes a
+            published pose at any scale (:func:`child_pose_at_scale`).
     """
 
     fixed_frame: str
@@ -68,6 +74,13 @@ class OutputFrames:
     camera_frame: str
     T_fixed_optworld: npt.NDArray[np.float64]
     T_cam_child: npt.NDArray[np.float64]
+    tf_child_frame: str = ""
+    T_fixed_first: npt.NDArray[np.float64] | None = None
+
+    @property
+    def tf_child(self) -> str:
+        """The child frame of the transform published on /tf."""
+        return self.tf_child_frame or self.child_frame
 
     @classmethod
     def world_to_camera(cls, world_frame: str, camera_frame: str) -> OutputFrames:
@@ -85,6 +98,24 @@ class OutputFrames:
         T_cam_base = np.asarray(invert_se3(T_base_cam))
         return cls(odom_frame, base_frame, camera_frame, T_base_cam, T_cam_base)
 
+    @classmethod
+    def map_to_odom(
+        cls,
+        map_frame: str,
+        odom_frame: str,
+        base_frame: str,
+        camera_frame: str,
+        T_base_cam: np.ndarray,
+    ) -> OutputFrames:
+        """Map (the base at the sequence start) -> base as the estimate; /tf gets map -> odom.
+
+        The pose of the base in the map is computed as in odom_to_base; what goes on /tf is
+        ``T_map_odom = T_map_base @ inv(T_odom_base)`` with the robot's own odometry at the
+        image stamp, so no frame gets a second parent (REP-105).
+        """
+        frames = cls.odom_to_base(map_frame, base_frame, camera_frame, T_base_cam)
+        return dataclasses.replace(frames, tf_child_frame=odom_frame)
+
     def anchored(self, T_optworld_first: np.ndarray) -> OutputFrames:
         """The same frames with the world origin moved to the first camera pose.
 
@@ -94,16 +125,33 @@ class OutputFrames:
 
         Args:
             T_optworld_first: [4, 4] first camera pose of the sequence in the model world,
-                translation already scaled (:func:`camera_pose_from_extrinsic`).
+                translation scaled as the frame's (:func:`camera_pose_from_extrinsic`).
         """
         T_first_optworld = np.asarray(invert_se3(np.asarray(T_optworld_first, dtype=np.float64)))
-        return OutputFrames(
-            self.fixed_frame,
-            self.child_frame,
-            self.camera_frame,
-            self.T_fixed_optworld @ to_homogeneous(T_first_optworld),
-            self.T_cam_child,
+        first = self.T_fixed_first if self.T_fixed_first is not None else self.T_fixed_optworld
+        return dataclasses.replace(
+            self,
+            T_fixed_optworld=first @ to_homogeneous(T_first_optworld),
+            T_fixed_first=first,
         )
+
+
+def scaled(transform: np.ndarray, scale: float) -> npt.NDArray[np.float64]:
+    """A rigid transform [4, 4] (or a stack [N, 4, 4]) with its translation times ``scale``."""
+    result = np.array(transform, dtype=np.float64)
+    result[..., :3, 3] *= scale
+    return result
+
+
+def child_pose_at_scale(
+    T_first_cam: np.ndarray, frames: OutputFrames, scale: float
+) -> npt.NDArray[np.float64]:
+    """Published child poses [..., 4, 4] from camera poses relative to the sequence's first
+    camera at unit scale, at ``scale``: a world scaled uniformly keeps every rotation, so
+    ``T_fixed_child(s) = T_fixed_first @ scaled(T_first_cam, s) @ T_cam_child``."""
+    first = frames.T_fixed_first if frames.T_fixed_first is not None else frames.T_fixed_optworld
+    result: npt.NDArray[np.float64] = first @ scaled(T_first_cam, scale) @ frames.T_cam_child
+    return result
 
 
 def transform_from_xyz_quaternion(values: np.ndarray) -> npt.NDArray[np.float64]:
@@ -277,12 +325,16 @@ class OutputOptions:
         points_source: ``depth`` (unproject depth with the pose) or ``point_head``.
         cloud: point filtering.
         depth_resolution: ``model`` (model input size) or ``camera`` (input image size).
+        pose_position_stddev_m, pose_orientation_stddev_rad: the diagonal of ~/pose's
+            covariance (a setting: the model gives no calibrated uncertainty).
     """
 
     scale: float = 1.0
     points_source: str = "depth"
     cloud: CloudOptions = field(default_factory=CloudOptions)
     depth_resolution: str = "model"
+    pose_position_stddev_m: float = 0.05
+    pose_orientation_stddev_rad: float = 0.05
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.scale) or self.scale <= 0:

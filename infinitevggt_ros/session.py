@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from infinitevggt_ros.geometry import invert_se3, unproject_depth
 from infinitevggt_ros.outputs import (
     DenseOutputs,
     OutputFrames,
@@ -41,9 +42,23 @@ from infinitevggt_ros.outputs import (
     intrinsics_problem,
     model_input_rgb,
     pose_problem,
+    scaled,
 )
-from infinitevggt_ros.preprocess import DEFAULT_WIDTH_PX, PreparedImage, prepare_image
+from infinitevggt_ros.preprocess import (
+    DEFAULT_WIDTH_PX,
+    PreparedImage,
+    prepare_image,
+    resize_to_camera,
+)
 from infinitevggt_ros.results import FrameResult
+from infinitevggt_ros.scale import (
+    CameraHeightScale,
+    DepthScale,
+    FixedScale,
+    OdometryScale,
+    ScaleEstimate,
+    ScaleEstimator,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +67,7 @@ if TYPE_CHECKING:
 
 #: Camera frame used when the images have no ``frame_id`` and ``camera_frame`` is unset.
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
-TF_MODES = ("world_to_camera", "odom_to_base")
+TF_MODES = ("world_to_camera", "odom_to_base", "map_to_odom")
 #: Seconds between two log lines about the same recurring problem (bad camera_info).
 LOG_THROTTLE_S = 30.0
 
@@ -85,10 +100,12 @@ class FrameSkipped(Exception):
     Kinds: ``bad_image`` (cannot become a model input), ``duplicate_stamp`` (same stamp as
     the previous frame: tf2 would reject a second transform), ``camera_mount`` (odom_to_base
     and the mount is not known yet: the frame never enters the memory), ``not_finite``
-    (the model's pose or intrinsics are not finite or absurd: inferred, not published).
+    (the model's pose or intrinsics are not finite or absurd: inferred, not published),
+    ``no_odometry`` (map_to_odom and the robot's odometry at the image stamp is missing:
+    the frame never enters the memory).
     """
 
-    KINDS = ("bad_image", "duplicate_stamp", "camera_mount", "not_finite")
+    KINDS = ("bad_image", "duplicate_stamp", "camera_mount", "not_finite", "no_odometry")
 
     def __init__(self, kind: str, reason: str) -> None:
         if kind not in self.KINDS:
@@ -104,6 +121,24 @@ class Calibration:
 
     K: np.ndarray
     image_hw: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class RobotInputs:
+    """What the robot says about one image (the node: TF and topics; the replay: the bag).
+
+    Attributes:
+        T_odom_base: [4, 4] the robot's odometry (odom -> base) at the image stamp, or None.
+        odometry_problem: why ``T_odom_base`` is missing (no odometry, late, ...).
+        metric_depth: [H, W] metres at the camera image's size (registered to it), NaN where
+            there is no reading; or None.
+        depth_problem: why ``metric_depth`` is missing.
+    """
+
+    T_odom_base: np.ndarray | None = None
+    odometry_problem: str = ""
+    metric_depth: np.ndarray | None = None
+    depth_problem: str = ""
 
 
 #: Looks up the camera mount T_base_cam [4, 4] for a camera frame; raises when unknown.
@@ -122,9 +157,14 @@ class SessionConfig:
         use_camera_info: use a matching, usable calibration instead of the predicted K.
         world_frame: fixed frame in ``world_to_camera`` mode.
         camera_frame: camera optical frame; empty: the images' ``frame_id``.
-        tf_mode: ``world_to_camera`` or ``odom_to_base``.
-        odom_frame: fixed frame in ``odom_to_base`` mode.
-        base_frame: child frame in ``odom_to_base`` mode.
+        tf_mode: ``world_to_camera``, ``odom_to_base`` or ``map_to_odom``.
+        map_frame: fixed frame in ``map_to_odom`` mode.
+        odom_frame: fixed frame in ``odom_to_base`` mode; the robot's odometry frame.
+        base_frame: the robot's base frame.
+        scale_source: ``fixed`` (``output.scale``), ``odometry``, ``depth`` or
+            ``camera_height`` (``scale.py``); the estimate replaces ``output.scale`` once
+            it is locked.
+        camera_height_m: the camera's height above the floor (``camera_height``).
     """
 
     model_width: int = DEFAULT_WIDTH_PX
@@ -135,8 +175,16 @@ class SessionConfig:
     world_frame: str = "world"
     camera_frame: str = ""
     tf_mode: str = "world_to_camera"
+    map_frame: str = "map"
     odom_frame: str = "odom"
     base_frame: str = "base_link"
+    scale_source: str = "fixed"
+    camera_height_m: float = 0.5
+
+    @property
+    def needs_mount(self) -> bool:
+        """Whether the camera mount (base -> camera) is needed."""
+        return self.tf_mode != "world_to_camera" or self.scale_source == "odometry"
 
     def __post_init__(self) -> None:
         if self.tf_mode not in TF_MODES:
@@ -164,6 +212,12 @@ class SessionFrame:
         reset_reason: why a new sequence started at this frame (None: it did not).
         preprocess_s, engine_s: wall time of the two stages.
         memory_stats: the engine's memory statistics after this frame.
+        scale_estimate: the metric scale estimate as of this frame (its ``scale`` is the one
+            used: ``options.scale``).
+        T_tf: [4, 4] the transform for /tf, ``frames.fixed_frame`` -> ``frames.tf_child``
+            (``T_fixed_child`` except in map_to_odom, where it is map -> odom).
+        T_first_cam: [4, 4] the camera pose relative to the sequence's first camera at unit
+            scale (the path is rebuilt from these when the scale changes).
     """
 
     stamp_ns: int
@@ -181,6 +235,9 @@ class SessionFrame:
     preprocess_s: float
     engine_s: float
     memory_stats: MemoryStats
+    scale_estimate: ScaleEstimate
+    T_tf: np.ndarray
+    T_first_cam: np.ndarray
 
     def model_rgb(self) -> npt.NDArray[np.uint8]:
         """[h, w, 3] uint8 colours of the model input."""
@@ -216,8 +273,8 @@ class _Sequence:
     """State of the current sequence (replaced at every reset)."""
 
     number: int = 0
-    frames: OutputFrames | None = None
-    scale: float = 1.0
+    first_extrinsic: np.ndarray | None = None  # of the first publishable frame (anchor)
+    estimator: ScaleEstimator | None = None
     last_stamp_ns: int | None = None
     image_hw: tuple[int, int] | None = None
     frame_id: str | None = None
@@ -241,8 +298,11 @@ class StreamSession:
         mount: MountLookup | None = None,
         log: Log | None = None,
     ) -> None:
-        if config.tf_mode == "odom_to_base" and mount is None:
-            raise ValueError("tf_mode odom_to_base needs the camera mount (base -> camera)")
+        if config.needs_mount and mount is None:
+            raise ValueError(
+                f"tf_mode {config.tf_mode} with scale_source {config.scale_source} needs the "
+                "camera mount (base -> camera)"
+            )
         self.engine = engine
         self.config = config
         self._mount = mount
@@ -293,6 +353,7 @@ class StreamSession:
         frame_id: str,
         calibration: Calibration | None = None,
         reset_epoch: int | None = None,
+        robot: RobotInputs | None = None,
     ) -> SessionFrame:
         """Runs one decoded image through the engine.
 
@@ -302,6 +363,7 @@ class StreamSession:
             frame_id: the image's ``frame_id`` (a leading ``/`` is dropped, as tf2 needs).
             calibration: intrinsics from the camera's CameraInfo, if any.
             reset_epoch: :attr:`reset_epoch` when the image was received (None: now).
+            robot: the robot's odometry and metric depth at this image, if any.
 
         Raises:
             FrameSkipped: the frame is not published (its ``kind`` and reason say why).
@@ -325,6 +387,13 @@ class StreamSession:
                 "(a second transform at one stamp is rejected by tf2)",
             )
         base_frames = self._base_frames(frame_id)
+        robot = robot if robot is not None else RobotInputs()
+        if self.config.tf_mode == "map_to_odom" and robot.T_odom_base is None:
+            raise self._skip(
+                "no_odometry",
+                "tf_mode map_to_odom needs the robot's odometry at the image stamp: "
+                f"{robot.odometry_problem or 'none given'}",
+            )
         started = time.perf_counter()
         try:
             result = self.engine.step(prepared.tensor)
@@ -333,9 +402,8 @@ class StreamSession:
         engine_s = time.perf_counter() - started
         sequence = self._sequence
         sequence.last_stamp_ns, sequence.image_hw, sequence.frame_id = stamp_ns, image_hw, frame_id
-        return self._finish(
-            result, prepared, stamp_ns, base_frames, calibration, reason, preprocess_s, engine_s
-        )
+        frame = self._finish(result, prepared, stamp_ns, base_frames, calibration, reason, robot)
+        return dataclasses.replace(frame, preprocess_s=preprocess_s, engine_s=engine_s)
 
     def _finish(
         self,
@@ -345,10 +413,9 @@ class StreamSession:
         base_frames: OutputFrames,
         calibration: Calibration | None,
         reset_reason: str | None,
-        preprocess_s: float,
-        engine_s: float,
+        robot: RobotInputs,
     ) -> SessionFrame:
-        """Checks, anchoring and the SessionFrame of an inferred frame."""
+        """Checks, the scale, anchoring and the SessionFrame of an inferred frame."""
         sequence = self._sequence
         memory_stats = self.engine.stats()
         model_intrinsic = self._calibrated_intrinsics(prepared, calibration)
@@ -360,30 +427,84 @@ class StreamSession:
         problem = pose_problem(extrinsic) or problem
         if problem is not None:
             raise self._skip("not_finite", f"frame {result.frame_index}: {problem}")
-        if sequence.frames is None:  # the sequence's first publishable frame anchors it
-            sequence.scale = self.config.output.scale
-            sequence.frames = base_frames.anchored(
-                camera_pose_from_extrinsic(extrinsic, sequence.scale)
-            )
-        options = dataclasses.replace(self.config.output, scale=sequence.scale)
-        T_optworld_cam = camera_pose_from_extrinsic(extrinsic, sequence.scale)
+        if sequence.first_extrinsic is None:  # the sequence's first publishable frame anchors it
+            sequence.first_extrinsic = extrinsic
+            sequence.estimator = self._new_estimator()
+        assert sequence.estimator is not None
+        T_optworld_unit = camera_pose_from_extrinsic(extrinsic, 1.0)
+        self._observe_scale(sequence.estimator, stamp_ns, result, prepared, used_intrinsic, robot,
+                            T_optworld_unit, base_frames.camera_frame)  # fmt: skip
+        estimate = sequence.estimator.estimate()
+        scale = estimate.scale
+        first_unit = camera_pose_from_extrinsic(sequence.first_extrinsic, 1.0)
+        frames = base_frames.anchored(scaled(first_unit, scale))
+        T_optworld_cam = scaled(T_optworld_unit, scale)
+        T_fixed_child = child_pose(T_optworld_cam, frames)
+        T_tf = T_fixed_child
+        if self.config.tf_mode == "map_to_odom":
+            assert robot.T_odom_base is not None
+            T_tf = T_fixed_child @ np.asarray(invert_se3(np.asarray(robot.T_odom_base)))
         return SessionFrame(
             stamp_ns=stamp_ns,
             sequence=sequence.number,
             frame_index=int(result.frame_index),
             result=result,
             prepared=prepared,
-            frames=sequence.frames,
-            options=options,
+            frames=frames,
+            options=dataclasses.replace(self.config.output, scale=scale),
             T_optworld_cam=T_optworld_cam,
-            T_fixed_child=child_pose(T_optworld_cam, sequence.frames),
+            T_fixed_child=T_fixed_child,
             model_intrinsic=model_intrinsic,
             include_dense=result.frame_index % self.config.publish_every_n == 0,
             reset_reason=reset_reason,
-            preprocess_s=preprocess_s,
-            engine_s=engine_s,
+            preprocess_s=0.0,
+            engine_s=0.0,
             memory_stats=memory_stats,
+            scale_estimate=estimate,
+            T_tf=T_tf,
+            T_first_cam=np.asarray(invert_se3(first_unit)) @ T_optworld_unit,
         )
+
+    def _new_estimator(self) -> ScaleEstimator:
+        """The scale estimator of a new sequence (a new model world has a new scale); the
+        ``scale`` setting as of the sequence start is the fallback until it locks."""
+        config, fallback = self.config, self.config.output.scale
+        if config.scale_source == "odometry":
+            return OdometryScale(fallback)
+        if config.scale_source == "depth":
+            return DepthScale(fallback)
+        if config.scale_source == "camera_height":
+            return CameraHeightScale(config.camera_height_m, fallback)
+        return FixedScale(fallback)
+
+    def _observe_scale(
+        self,
+        estimator: ScaleEstimator,
+        stamp_ns: int,
+        result: FrameResult,
+        prepared: PreparedImage,
+        intrinsic: np.ndarray,
+        robot: RobotInputs,
+        T_optworld_unit: np.ndarray,
+        camera_frame: str,
+    ) -> None:
+        """Feeds one frame's measurement to the estimator (or the reason there is none)."""
+        depth = np.asarray(result.depth, dtype=np.float64)
+        if isinstance(estimator, OdometryScale):
+            if robot.T_odom_base is None:
+                estimator.refuse(stamp_ns, f"no odometry: {robot.odometry_problem or 'none'}")
+                return
+            T_odom_cam = np.asarray(robot.T_odom_base) @ self._mounts[camera_frame]
+            estimator.observe(stamp_ns, T_optworld_unit[:3, 3], T_odom_cam[:3, 3])
+        elif isinstance(estimator, DepthScale):
+            if robot.metric_depth is None:
+                estimator.refuse(stamp_ns, f"no metric depth: {robot.depth_problem or 'none'}")
+                return
+            predicted = resize_to_camera(depth, prepared, "nearest")
+            estimator.observe(stamp_ns, predicted, np.asarray(robot.metric_depth))
+        elif isinstance(estimator, CameraHeightScale):
+            points = unproject_depth(depth, np.asarray(intrinsic, np.float64), np.eye(4))
+            estimator.observe(stamp_ns, np.asarray(points))
 
     def reset(self, reason: str) -> None:
         """Starts a new sequence now (from the thread that calls ``process``)."""
@@ -466,8 +587,19 @@ class StreamSession:
         be placed must not enter the memory)."""
         config = self.config
         camera_frame = self._camera_frame(image_frame_id)
+        mount = self._camera_mount(camera_frame) if config.needs_mount else None
         if config.tf_mode == "world_to_camera":
             return OutputFrames.world_to_camera(config.world_frame, camera_frame)
+        assert mount is not None
+        if config.tf_mode == "map_to_odom":
+            return OutputFrames.map_to_odom(
+                config.map_frame, config.odom_frame, config.base_frame, camera_frame, mount
+            )
+        return OutputFrames.odom_to_base(config.odom_frame, config.base_frame, camera_frame, mount)
+
+    def _camera_mount(self, camera_frame: str) -> np.ndarray:
+        """T_base_cam of ``camera_frame`` (looked up once; before inference, so a frame whose
+        mount is unknown never enters the memory)."""
         mount = self._mounts.get(camera_frame)
         if mount is None:
             assert self._mount is not None
@@ -476,10 +608,11 @@ class StreamSession:
             except Exception as error:  # tf2 raises several types; all mean "not yet"
                 raise self._skip(
                     "camera_mount",
-                    f"camera mount {config.base_frame} -> {camera_frame} not available: {error}",
+                    f"camera mount {self.config.base_frame} -> {camera_frame} not available: "
+                    f"{error}",
                 ) from None
             self._mounts[camera_frame] = mount
-        return OutputFrames.odom_to_base(config.odom_frame, config.base_frame, camera_frame, mount)
+        return mount
 
     def _calibrated_intrinsics(
         self, prepared: PreparedImage, calibration: Calibration | None

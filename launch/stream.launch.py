@@ -13,6 +13,7 @@ when the node fails.
 """
 
 import os
+import signal
 import tempfile
 
 from ament_index_python.packages import (
@@ -145,7 +146,9 @@ def _start(context, share: str) -> list:
 
 def _on_node_exit(event, context):
     """Ends the launch with the node; a failed node fails the launch (exit status 1)."""
-    if event.returncode != 0:
+    # Killed by the SIGINT of a Ctrl-C (or of launch's own shutdown) is a stop, not a failure.
+    stopped = context.is_shutdown and event.returncode == -signal.SIGINT
+    if event.returncode != 0 and not stopped:
         # An exception is how launch turns into a non-zero exit status of `ros2 launch`.
         raise RuntimeError(
             f"the stream node exited with status {event.returncode} (its log is above)"

@@ -32,6 +32,8 @@ CORE_MODULES = [
     "infinitevggt_ros.voxels",
     "infinitevggt_ros.stamps",
     "infinitevggt_ros.queues",
+    "infinitevggt_ros.scale",
+    "infinitevggt_ros.pose_buffer",
     # The parameter table and the topic table describe ROS things without importing ROS.
     "infinitevggt_ros.ros.params",
     "infinitevggt_ros.ros.topics",

@@ -14,11 +14,17 @@
   Sim(3) (optionally refined by point-to-point ICP), against the reference cloud (Long3D's
   ``dense_cloud_map.pcd``, or ground-truth depth back-projected with ground-truth poses):
   Accuracy, Completeness (mean, median), Chamfer, Normal Consistency, 0.02 m voxels.
+- Metric scale, when the replay ran with a scale source (``options.scale_source`` in the
+  summary other than ``fixed``; absent means fixed): the metric ATE after an SE(3) alignment
+  (no scale fitted), and the scale error over time as the ratio est / gt per pose: from the
+  per-frame published ``scale`` of ``frames.json`` when it is there, and from sliding-window
+  Sim(3) fits always (plot ``scale_error.png``).
 
 Every group is computed when the inputs allow it; a group that cannot be (no ground-truth
 poses, a camera that never moves, no bag) is left out with a note saying why. Non-finite
 poses (ground truth or estimate) are left out and counted. Writes ``eval.json`` and
-``eval.md`` (and a trajectory plot) and prints the table. Errors are one line naming the
+``eval.md`` (and a trajectory plot, and with a scale source ``scale_error.png``) and prints
+the table. Errors are one line naming the
 file (``--debug`` for the traceback).
 """
 
@@ -42,6 +48,7 @@ from infinitevggt_ros.offline.ply import read_ply
 from infinitevggt_ros.offline.replay_report import (
     BAG_DIRNAME,
     EVAL_DIRNAME,
+    FRAMES_FILENAME,
     PLY_FILENAME,
     SUMMARY_FILENAME,
     TRAJECTORY_FILENAME,
@@ -61,6 +68,7 @@ from infinitevggt_ros.stamps import stamp_to_ns
 logger = logging.getLogger(__name__)
 
 PROG = "infinitevggt-eval"
+SCALE_ERROR_PLOT = "scale_error.png"
 # Camera centres closer together than this (relative to their magnitude, at least 1 m)
 # do not move: a Sim(3) fitted to them is undetermined.
 STATIC_SPREAD = 1e-9
@@ -78,14 +86,18 @@ class EvalOptions:
     gt_cloud_stride_px: int = 4
     depth_every_n: int = 1
     topic: str | None = None
+    scale_window_frames: int = 30  # poses per sliding Sim(3) fit of the scale error
+    scale_min_spread_m: float = 0.05  # a window's ground truth must move this much (RMS)
 
     def __post_init__(self) -> None:
         for name in ("rpe_delta", "gt_cloud_stride_px", "depth_every_n"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.scale_window_frames < 3:
+            raise ValueError(f"scale_window_frames must be >= 3, got {self.scale_window_frames}")
         if not (math.isfinite(self.max_time_diff_s) and self.max_time_diff_s >= 0):
             raise ValueError(f"max_time_diff_s must be >= 0, got {self.max_time_diff_s}")
-        for name in ("voxel_size_m", "icp_max_distance_m", "max_depth_m"):
+        for name in ("voxel_size_m", "icp_max_distance_m", "max_depth_m", "scale_min_spread_m"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
@@ -109,6 +121,33 @@ class TrajectoryReport:
 
 
 @dataclass(frozen=True)
+class ScaleErrorSeries:
+    """The scale of the estimate over the ground truth's, per matched pose (1 = metric)."""
+
+    method: str  # "published scale (frames.json)" or "sliding Sim(3) over N poses"
+    timestamps_ns: list[int]
+    ratio: list[float]  # est / gt; NaN (null in eval.json) where unknown
+    frames: int  # poses with a ratio
+    final_error: float  # ratio - 1 at the last pose with a ratio
+    median_abs_error: float  # median |ratio - 1|
+    max_abs_error: float
+
+
+@dataclass(frozen=True)
+class MetricScaleReport:
+    """How metric a replay with a scale source is: SE(3) ATE and the scale error over time."""
+
+    scale_source: str
+    poses: int
+    ate_se3_rmse: float  # after a rigid alignment: scale errors count
+    ate_se3_mean: float
+    ate_se3_median: float
+    ate_se3_max: float
+    scale_ratio: float  # est / gt of the whole trajectory (1 / its Sim(3) scale)
+    scale_error: list[ScaleErrorSeries] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class EvalReport:
     replay_dir: str
     ground_truth: str
@@ -122,6 +161,7 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
     dropped_gt_poses: int = 0  # non-finite ground-truth poses left out
     dropped_est_poses: int = 0  # non-finite poses of the replay's trajectory left out
+    metric_scale: MetricScaleReport | None = None  # only when the replay had a scale source
 
 
 # --------------------------------------------------------------------------- trajectory
@@ -163,6 +203,13 @@ def _trajectory_problem(est_T: np.ndarray, gt_T: np.ndarray, options: EvalOption
     return None
 
 
+def _matched_poses(est: Any, gt: Any, options: EvalOptions):
+    """Indices into ``est`` and the estimated / ground-truth poses associated by stamp."""
+    max_diff_ns = int(round(options.max_time_diff_s * 1e9))
+    qi, ri = metrics.associate_timestamps(est.timestamps_ns, gt.timestamps_ns, max_diff_ns)
+    return qi, est.T_world_cam[qi], gt.T_world_cam[ri]
+
+
 def evaluate_trajectory(
     est: Any, gt: Any, options: EvalOptions, notes: list[str]
 ) -> tuple[TrajectoryReport | None, metrics.Sim3 | None, np.ndarray | None, np.ndarray | None]:
@@ -170,9 +217,7 @@ def evaluate_trajectory(
 
     ``est`` and ``gt`` hold finite poses only (see :func:`finite_track`).
     """
-    max_diff_ns = int(round(options.max_time_diff_s * 1e9))
-    qi, ri = metrics.associate_timestamps(est.timestamps_ns, gt.timestamps_ns, max_diff_ns)
-    est_T, gt_T = est.T_world_cam[qi], gt.T_world_cam[ri]
+    qi, est_T, gt_T = _matched_poses(est, gt, options)
     problem = _trajectory_problem(est_T, gt_T, options)
     if problem is not None:
         notes.append(f"trajectory: {problem}; no trajectory metrics")
@@ -199,6 +244,105 @@ def evaluate_trajectory(
     )
     aligned = ate.alignment.apply_points(est_T[:, :3, 3])
     return report, ate.alignment, aligned, gt_T[:, :3, 3]
+
+
+# --------------------------------------------------------------------------- metric scale
+
+
+def scale_source_of(summary: dict) -> str:
+    """The replay's ``options.scale_source``; 'fixed' when absent (older replays)."""
+    options = summary.get("options")
+    source = options.get("scale_source") if isinstance(options, dict) else None
+    return str(source) if source else "fixed"
+
+
+def read_published_scales(replay_dir: Path, notes: list[str]) -> dict[int, float]:
+    """Stamp -> published scale of the replay's frames (``frames.json``); {} if it has none."""
+    path = replay_dir / FRAMES_FILENAME
+    if not path.is_file():
+        return {}
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        notes.append(f"metric scale: {path} unreadable ({exc}); published scales not used")
+        return {}
+    scales = {}
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict):
+            continue
+        scale, stamp = record.get("scale"), record.get("timestamp_ns")
+        if isinstance(scale, int | float) and isinstance(stamp, int) and scale > 0:
+            scales[stamp] = float(scale)
+    return scales
+
+
+def _series(method: str, stamps: np.ndarray, ratio: np.ndarray) -> ScaleErrorSeries | None:
+    known = np.isfinite(ratio)
+    if not np.any(known):
+        return None
+    error = ratio[known] - 1.0
+    return ScaleErrorSeries(
+        method, [int(t) for t in stamps], [float(r) for r in ratio], int(known.sum()),
+        float(error[-1]), float(np.median(np.abs(error))), float(np.max(np.abs(error))),
+    )  # fmt: skip
+
+
+def published_scale_ratio(
+    scales: np.ndarray, est_positions: np.ndarray, gt_positions: np.ndarray
+) -> np.ndarray:
+    """Published scale / true scale per pose, [N] (NaN where no scale was published).
+
+    Assumes the published positions are the model's times the frame's published scale, so
+    dividing by it gives the model's positions; the true scale is the Sim(3) scale of the
+    ground truth onto those.
+    """
+    ratio = np.full(len(scales), np.nan)
+    known = np.isfinite(scales) & (scales > 0)
+    if known.sum() < 3:
+        return ratio
+    model = est_positions[known] / scales[known, None]
+    if _is_static(model):
+        return ratio
+    true_scale = metrics.umeyama_alignment(model, gt_positions[known], with_scale=True).scale
+    if np.isfinite(true_scale) and true_scale > 0:
+        ratio[known] = scales[known] / true_scale
+    return ratio
+
+
+def evaluate_metric_scale(
+    replay_dir: Path, summary: dict, est: Any, gt: Any, options: EvalOptions, notes: list[str]
+) -> MetricScaleReport | None:
+    """SE(3) ATE and the scale error over time, for a replay with a scale source."""
+    source = scale_source_of(summary)
+    if source == "fixed":
+        return None
+    qi, est_T, gt_T = _matched_poses(est, gt, options)
+    if _trajectory_problem(est_T, gt_T, options) is not None:
+        notes.append("metric scale: not computed (see the trajectory notes)")
+        return None
+    ate = metrics.compute_ate(est_T, gt_T, "se3")
+    sim3 = metrics.umeyama_alignment(est_T[:, :3, 3], gt_T[:, :3, 3], with_scale=True)
+    stamps = est.timestamps_ns[qi]
+    est_pos, gt_pos = est_T[:, :3, 3], gt_T[:, :3, 3]
+    series = []
+    published = read_published_scales(replay_dir, notes)
+    if published:
+        scales = np.array([published.get(int(t), np.nan) for t in stamps])
+        ratio = published_scale_ratio(scales, est_pos, gt_pos)
+        series.append(_series(f"published scale ({FRAMES_FILENAME})", stamps, ratio))
+    window = options.scale_window_frames
+    ratio = metrics.windowed_scale_ratio(est_pos, gt_pos, window, options.scale_min_spread_m)
+    series.append(_series(f"sliding Sim(3) over {window} poses", stamps, ratio))
+    if series[-1] is None:
+        notes.append(
+            f"metric scale: no {window}-pose window moves {options.scale_min_spread_m} m; "
+            "no sliding scale error"
+        )
+    t = ate.translation
+    return MetricScaleReport(
+        source, int(qi.size), t.rmse, t.mean, t.median, t.max, 1.0 / sim3.scale,
+        [s for s in series if s is not None],
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- depth
@@ -465,6 +609,15 @@ def _write_outputs(report: EvalReport, output_dir: Path, est_pos, gt_pos, plot: 
             output_dir / "trajectory_vs_gt.png", est_pos, gt_pos,
             f"Sim(3)-aligned estimate vs ground truth (ATE {report.trajectory.ate_rmse:.3f} m)",
         )  # fmt: skip
+    m = report.metric_scale
+    if plot and m is not None and m.scale_error:
+        from infinitevggt_ros.offline.plots import plot_scale_error
+
+        plot_scale_error(
+            output_dir / SCALE_ERROR_PLOT,
+            [(s.method, np.asarray(s.timestamps_ns), np.asarray(s.ratio)) for s in m.scale_error],
+            f"Scale est / gt ({m.scale_source}; SE(3) ATE {m.ate_se3_rmse:.3f} m)",
+        )
 
 
 def evaluate_replay(
@@ -488,16 +641,17 @@ def evaluate_replay(
         notes.append("the replay used random weights: these numbers are meaningless")
     est, dropped_est = _estimated_track(replay_dir, notes)
     gt_track, dropped_gt = _ground_truth_track(gt_seq, notes)
-    trajectory = alignment = est_pos = gt_pos = None
+    trajectory = alignment = est_pos = gt_pos = metric_scale = None
     if est is not None and gt_track is not None:
         trajectory, alignment, est_pos, gt_pos = evaluate_trajectory(est, gt_track, options, notes)
+        metric_scale = evaluate_metric_scale(replay_dir, summary, est, gt_track, options, notes)
     depth, depth_frames = evaluate_depth(replay_dir, summary, gt_seq, options, notes)
     gt_cloud = ground_truth_cloud(gt_seq, gt_track, options, notes)
     reconstruction, how = evaluate_reconstruction(replay_dir, gt_cloud, alignment, options, notes)
     report = EvalReport(
         str(replay_dir), str(gt_seq.path), gt_seq.kind,
         bool(summary.get("geometry_meaningful", True)), trajectory, depth, depth_frames,
-        reconstruction, how, notes, dropped_gt, dropped_est,
+        reconstruction, how, notes, dropped_gt, dropped_est, metric_scale,
     )  # fmt: skip
     output_dir = Path(output_dir) if output_dir else replay_dir / EVAL_DIRNAME
     _write_outputs(report, output_dir, est_pos, gt_pos, write_plot)
@@ -534,6 +688,7 @@ def metric_rows(report: EvalReport) -> list[tuple[str, str, str]]:
             ("trajectory", f"RPE rot RMSE (delta {delta}) [deg]", f"{t.rpe_rot_rmse_deg:.3f}"),
             ("trajectory", "Sim3 scale", f"{t.sim3_scale:.4g}"),
         ]
+    rows += _metric_scale_rows(report.metric_scale)
     d = report.depth
     if d is not None:
         rows += [
@@ -554,6 +709,23 @@ def metric_rows(report: EvalReport) -> list[tuple[str, str, str]]:
             ("reconstruction", "Completeness mean / median [m]", comp),
             ("reconstruction", "Chamfer [m]", f"{r.chamfer:.4f}"),
             ("reconstruction", "Normal consistency mean / median", nc),
+        ]
+    return rows
+
+
+def _metric_scale_rows(m: MetricScaleReport | None) -> list[tuple[str, str, str]]:
+    if m is None:
+        return []
+    group = f"metric ({m.scale_source})"
+    rows = [
+        (group, f"ATE RMSE (SE3, no scale, {m.poses} poses) [m]", f"{m.ate_se3_rmse:.4f}"),
+        (group, "ATE median (SE3) [m]", f"{m.ate_se3_median:.4f}"),
+        (group, "scale est / gt (whole trajectory)", f"{m.scale_ratio:.4f}"),
+    ]
+    for s in m.scale_error:
+        rows += [
+            (group, f"scale error median |est/gt - 1| ({s.method})", f"{s.median_abs_error:.2%}"),
+            (group, f"scale error at the end ({s.method})", f"{s.final_error:+.2%}"),
         ]
     return rows
 
@@ -612,6 +784,10 @@ def non_negative_float(text: str) -> float:
     return _number(text, float, 0.0, True)
 
 
+def window_frames(text: str) -> int:
+    return _number(text, int, 3, True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description="Compare an infinitevggt-replay output folder with ground truth."
@@ -634,6 +810,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ICP pair distance (m)")  # fmt: skip
     p.add_argument("--depth-every-n", type=positive_int, default=1,
                    help="evaluate every n-th depth map (>= 1)")  # fmt: skip
+    p.add_argument("--scale-window", type=window_frames, default=30,
+                   help="poses per sliding Sim(3) fit of the scale error (>= 3)")  # fmt: skip
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return p
 
@@ -659,6 +837,7 @@ def main(argv: list[str] | None = None) -> int:
             depth_align=args.depth_align, max_depth_m=args.max_depth,
             voxel_size_m=args.voxel_size, icp=args.icp, icp_max_distance_m=args.icp_max_distance,
             depth_every_n=args.depth_every_n, topic=args.topic,
+            scale_window_frames=args.scale_window,
         )  # fmt: skip
         report = evaluate_replay(args.replay_dir, args.gt, options, args.output)
     except Exception as exc:  # one line, no traceback, unless --debug

@@ -4,7 +4,7 @@
 
 Replay: trajectory top view, engine time / cache / memory over frames (``FrameRecord``s of
 ``offline.replay_report``), a depth and confidence strip. Evaluation: the Sim(3)-aligned
-estimate over the ground truth.
+estimate over the ground truth, and a metric replay's scale error (est / gt) over time.
 """
 
 from __future__ import annotations
@@ -65,6 +65,36 @@ def plot_trajectory_top_view(
     ax.set_xlabel(na)
     ax.set_ylabel(nb)
     ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_scale_error(
+    path: Path,
+    series: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    title: str = "Scale error over time",
+) -> Path:
+    """Ratios est / gt over time: ``series`` of (label, stamps ns [N], ratio [N], NaN gaps).
+
+    Time runs from the first stamp of all series; the 1.0 line and a +-2 % band (the
+    issue's target) make a metric estimate easy to read.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    starts = [int(stamps[0]) for _, stamps, _ in series if len(stamps)]
+    t0 = min(starts) if starts else 0
+    ax.axhspan(0.98, 1.02, color="tab:green", alpha=0.15, label="+-2 %")
+    ax.axhline(1.0, color="0.3", lw=1)
+    for label, stamps, ratio in series:
+        t_s = (np.asarray(stamps, dtype=np.int64) - t0) * 1e-9
+        ax.plot(t_s, np.asarray(ratio, dtype=np.float64), lw=1.5, label=label)
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel("scale est / gt")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title)

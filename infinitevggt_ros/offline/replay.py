@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from infinitevggt_ros.offline.ply import write_ply
+from infinitevggt_ros.offline.recorded_robot import RecordedRobot
 from infinitevggt_ros.offline.replay_report import (
     BAG_DIRNAME,
     OUTPUT_NAMES,
@@ -93,11 +94,6 @@ class ReplayOptions:
         problem = namespace_problem(self.node_name)
         if problem is not None:
             raise ValueError(f"node_name: {problem}")
-        if self.params.tf_mode == "odom_to_base" and self.params.base_camera_source != "parameter":
-            raise ValueError(
-                "a replay takes the camera mount from base_camera_transform: with tf_mode "
-                "odom_to_base use --base-camera-source parameter --base-camera-transform ..."
-            )
 
     @classmethod
     def with_params(cls, **values: Any) -> ReplayOptions:
@@ -150,10 +146,12 @@ class ReplayRun:
         workdir: Path,
         final_dir: Path,
         planned: int,
+        robot: RecordedRobot,
     ) -> None:
         from infinitevggt_ros.ros import convert
 
         self.session = session
+        self.robot = robot
         self.options = options
         self.workdir = workdir
         self.final_dir = final_dir
@@ -190,7 +188,11 @@ class ReplayRun:
         t_start = time.perf_counter()
         try:
             result = self.session.process(
-                frame.rgb, frame.timestamp_ns, frame.frame_id, calibration=calibration
+                frame.rgb,
+                frame.timestamp_ns,
+                frame.frame_id,
+                calibration=calibration,
+                robot=self.robot.inputs(frame.timestamp_ns),
             )
         except FrameSkipped as skipped:
             self._note_reset()  # a reset happens before its frame can still be skipped
@@ -204,7 +206,7 @@ class ReplayRun:
         self.used_calibration |= result.model_intrinsic is not None
         model_rgb = result.model_rgb()
         messages = convert.build_frame_messages(result, model_rgb)
-        path = self.path.add(result.sequence, messages.pose, result.stamp_ns)
+        path = self.path.add(result, messages.pose)
         t_bag = time.perf_counter()
         if self.bag is not None:
             self.bag.write_frame(messages, path, result.stamp_ns)
@@ -263,6 +265,8 @@ class ReplayRun:
                 bag_ms=(t_cloud - t_bag) * ms if self.bag is not None else 0.0,
                 cloud_ms=(t_end - t_cloud) * ms,
                 frame_ms=(time.perf_counter() - read_start_s) * ms,
+                scale=result.scale_estimate.scale,
+                scale_state=result.scale_estimate.state,
             )
         )
 
@@ -390,6 +394,7 @@ class ReplayBag:
         topics, writer = self._topics, self._writer
         writer.write_tf(topics["tf"], [messages.transform], stamp_ns)
         writer.write(topics["odometry"], stamp_ns, messages.odometry)
+        writer.write(topics["pose"], stamp_ns, messages.pose_with_covariance)
         if path is not None:
             writer.write(topics["path"], stamp_ns, path)
         if messages.cloud is not None:
@@ -510,7 +515,7 @@ def _undo_moves(
         logger.error("restoring the earlier outputs failed (%s); they are in %s", error, trash)
 
 
-def _session(params: NodeParams, engine: Any) -> StreamSession:
+def _session(params: NodeParams, engine: Any, robot: RecordedRobot) -> StreamSession:
     """The node's session on ``engine`` (built from ``params`` if None; reset either way)."""
     from infinitevggt_ros.engine import build_engine
 
@@ -518,13 +523,7 @@ def _session(params: NodeParams, engine: Any) -> StreamSession:
     if engine is None:
         engine = build_engine(params.engine_config(), params.memory_config())
     engine.reset()
-    mount = None
-    if params.tf_mode == "odom_to_base":
-        from infinitevggt_ros.outputs import transform_from_xyz_quaternion
-
-        matrix = transform_from_xyz_quaternion(np.array(params.base_camera_transform))
-        mount = lambda _camera_frame: matrix  # noqa: E731 (the mount is fixed)
-    return StreamSession(engine, session_config, mount=mount, log=logger)
+    return StreamSession(engine, session_config, mount=robot.mount, log=logger)
 
 
 def replay_sequence(
@@ -553,12 +552,13 @@ def replay_sequence(
     else:
         check_paths(Path(source), output_dir)  # before the input is even opened
         sequence = open_sequence(source, topic=options.topic)
-    session = _session(options.params, engine)
+    robot = RecordedRobot(sequence, options.params)
+    session = _session(options.params, engine, robot)
     planned = _planned_frames(sequence, options.every_n, options.max_frames)
     calibration = _calibration(sequence) if options.params.use_camera_info else None
     workdir = _make_workdir(output_dir)
     try:
-        run = ReplayRun(session, options, workdir, output_dir, planned)
+        run = ReplayRun(session, options, workdir, output_dir, planned, robot)
         _run_frames(run, sequence, options, calibration, planned)
         summary, plot_paths = run.finish(sequence)
         _move_into_place(workdir, output_dir)

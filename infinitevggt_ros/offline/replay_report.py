@@ -61,6 +61,8 @@ class FrameRecord:
     bag_ms: float = 0.0  # 0 without a bag
     cloud_ms: float = 0.0
     frame_ms: float = 0.0  # the whole frame: from the start of its read to its record
+    scale: float = 1.0  # the scale published with this frame (metric once locked)
+    scale_state: str = "locked"  # of the scale estimate: waiting, converging, locked
 
     def stage_ms(self, stage: str) -> float:
         """Time of one of ``STAGES``, or ``"other"`` (the frame's time outside them)."""

@@ -7,9 +7,12 @@ poses are ``T_world_cam`` (camera points -> world). Depth is along the camera z 
 metres. Rendering is vectorised numpy: one frame is a handful of array operations over all
 pixels, so a 300-frame 640x480 sequence renders in well under a minute on two cores.
 
-Owns ``PinholeIntrinsics``, ``RoomScene`` (geometry, intersection, shading), the camera path
-(``look_at``, ``camera_path``) and ``SyntheticSequence`` / ``make_sequence`` (lazily rendered
-frames). Writing a sequence to disk in the loaders' formats is ``offline.synthetic``.
+Owns ``PinholeIntrinsics``, ``RoomScene`` (geometry, intersection, shading), the camera paths
+(``look_at``, ``camera_path``: a hand-held orbit; ``robot_base_path``: a ground robot driving
+on the floor), the robot's rig (``CameraMount``, ``OdometryNoise``, ``RobotRig``: the fixed
+camera mount, exact base poses and noisy, drifting wheel odometry) and ``SyntheticSequence`` /
+``make_sequence`` (lazily rendered frames). The scene is metric, so every ground truth is in
+metres. Writing a sequence to disk in the loaders' formats is ``offline.synthetic``.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class _Sphere:
 
 
 _FAR = np.float32(1e30)  # "no hit yet" distance
+CAMERA_PATHS = ("orbit", "robot")
 
 
 @dataclass(frozen=True)
@@ -380,6 +384,150 @@ def camera_path(num_frames: int, fps: float = 30.0, orbit_deg_per_s: float = 20.
     return poses
 
 
+# --------------------------------------------------------------------------- ground robot
+
+#: Rotation of a camera's optical frame in its base (REP-103 body -> REP-103 optical): optical
+#: x right = -y_base, y down = -z_base, z forward = x_base (columns: optical axes in the base).
+BASE_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def planar_pose(x: float, y: float, yaw: float) -> np.ndarray:
+    """[4, 4] pose on the floor plane (z = 0) with heading ``yaw`` about +z."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    T = np.eye(4)
+    T[:2, :2] = [[c, -s], [s, c]]
+    T[:2, 3] = x, y
+    return T
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """Where the camera sits on the robot base: ``T_base_cam`` (metres, degrees).
+
+    The default is a forward-looking camera 0.2 m ahead of the base origin and 0.5 m up;
+    ``pitch_deg`` > 0 tilts it down about the base's y axis.
+    """
+
+    x: float = 0.2
+    y: float = 0.0
+    z: float = 0.5
+    pitch_deg: float = 0.0
+
+    def T_base_cam(self) -> np.ndarray:
+        pitch = np.radians(self.pitch_deg)
+        c, s = np.cos(pitch), np.sin(pitch)
+        R_pitch = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        T = np.eye(4)
+        T[:3, :3] = R_pitch @ BASE_FROM_OPTICAL
+        T[:3, 3] = self.x, self.y, self.z
+        return T
+
+
+@dataclass(frozen=True)
+class OdometryNoise:
+    """Wheel odometry errors, applied to each frame-to-frame increment of the base pose.
+
+    Attributes:
+        translation_fraction: standard deviation of the relative error of each increment's
+            translation (0.01: 1 %).
+        translation_bias: systematic relative error of every increment (a wrong wheel radius).
+        yaw_noise_rad: standard deviation of each increment's additive yaw error.
+        yaw_drift_rad_per_s: a constant yaw rate error (slow heading drift).
+        seed: of the noise generator (the same seed gives the same odometry).
+    """
+
+    translation_fraction: float = 0.01
+    translation_bias: float = 0.0
+    yaw_noise_rad: float = 0.001
+    yaw_drift_rad_per_s: float = 0.002
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RobotRig:
+    """A ground robot's truth and measurements over a sequence.
+
+    ``T_world_base`` is exact; ``T_odom_base`` is wheel odometry integrated from noisy
+    increments, starting at identity (REP-105: ``odom`` is where the robot started), so the
+    true ``T_world_odom`` is ``T_world_base[0]``. ``T_world_cam = T_world_base @ T_base_cam``.
+    """
+
+    T_base_cam: np.ndarray  # [4, 4] fixed camera mount
+    T_world_base: np.ndarray  # [N, 4, 4] exact base poses
+    T_odom_base: np.ndarray  # [N, 4, 4] wheel odometry (noisy, drifting)
+    noise: OdometryNoise
+
+    @property
+    def T_world_odom(self) -> np.ndarray:
+        return self.T_world_base[0].copy()
+
+    @property
+    def T_odom_base_true(self) -> np.ndarray:
+        """[N, 4, 4] what perfect odometry would report."""
+        return np.linalg.inv(self.T_world_base[0]) @ self.T_world_base
+
+
+def robot_base_path(
+    num_frames: int, fps: float = 30.0, speed_mps: float = 0.4, radii=(1.6, 1.3)
+) -> np.ndarray:
+    """``T_world_base`` [num_frames, 4, 4]: a base driving forward round the table, turning.
+
+    The base follows an ellipse (``radii`` in x, y) counter-clockwise, heading along its
+    tangent (no side slip, as a differential drive), at a speed that varies around
+    ``speed_mps``; the ellipse keeps clear of the furniture and the walls.
+    """
+    a, b = radii
+    t_s = np.arange(num_frames) / fps
+    omega = speed_mps / ((a + b) / 2)
+    # Parameter rate omega +- 0.3 omega: always forward, with slower and faster stretches.
+    phi = -np.pi / 2 + omega * t_s + 0.5 * np.sin(0.6 * t_s) * omega
+    poses = np.empty((num_frames, 4, 4))
+    for i, p in enumerate(phi):
+        heading = np.arctan2(b * np.cos(p), -a * np.sin(p))
+        poses[i] = planar_pose(a * np.cos(p), b * np.sin(p), heading)
+    return poses
+
+
+def _planar_increment(T_prev: np.ndarray, T_next: np.ndarray) -> tuple[float, float, float]:
+    """(dx, dy, dyaw) of the motion from T_prev to T_next, in T_prev's frame."""
+    inc = np.linalg.inv(T_prev) @ T_next
+    return float(inc[0, 3]), float(inc[1, 3]), float(np.arctan2(inc[1, 0], inc[0, 0]))
+
+
+def wheel_odometry(
+    T_world_base: np.ndarray, timestamps_ns: np.ndarray, noise: OdometryNoise
+) -> np.ndarray:
+    """``T_odom_base`` [N, 4, 4] integrated from the true increments with ``noise`` added."""
+    rng = np.random.default_rng(noise.seed)
+    n = T_world_base.shape[0]
+    out = np.empty((n, 4, 4))
+    out[0] = np.eye(4)
+    dt_s = np.diff(np.asarray(timestamps_ns, dtype=np.int64)) * 1e-9
+    gain = 1.0 + noise.translation_bias + noise.translation_fraction * rng.standard_normal(n)
+    yaw_error = noise.yaw_noise_rad * rng.standard_normal(n)
+    for i in range(1, n):
+        dx, dy, dyaw = _planar_increment(T_world_base[i - 1], T_world_base[i])
+        dyaw += yaw_error[i] + noise.yaw_drift_rad_per_s * dt_s[i - 1]
+        out[i] = out[i - 1] @ planar_pose(dx * gain[i], dy * gain[i], dyaw)
+    return out
+
+
+def robot_rig(
+    timestamps_ns: np.ndarray,
+    fps: float,
+    mount: CameraMount | None = None,
+    noise: OdometryNoise | None = None,
+    speed_mps: float = 0.4,
+) -> RobotRig:
+    """The ground robot of a sequence stamped ``timestamps_ns`` (one base pose per frame)."""
+    mount = mount or CameraMount()
+    noise = noise or OdometryNoise()
+    T_world_base = robot_base_path(len(timestamps_ns), fps, speed_mps)
+    return RobotRig(
+        mount.T_base_cam(), T_world_base, wheel_odometry(T_world_base, timestamps_ns, noise), noise
+    )
+
+
 @dataclass
 class SyntheticSequence:
     """A lazily rendered sequence: poses and timestamps up front, images on demand."""
@@ -388,6 +536,7 @@ class SyntheticSequence:
     T_world_cam: np.ndarray  # [N, 4, 4]
     timestamps_ns: np.ndarray  # [N] int64
     scene: RoomScene
+    robot: RobotRig | None = None  # the ground-robot path's mount and odometry
 
     def __len__(self) -> int:
         return int(self.T_world_cam.shape[0])
@@ -428,8 +577,19 @@ def make_sequence(
     hfov_deg: float = 70.0,
     seed: int = 0,
     start_time_ns: int = 1_700_000_000_000_000_000,
+    path: str = "orbit",
+    mount: CameraMount | None = None,
+    odometry_noise: OdometryNoise | None = None,
+    speed_mps: float = 0.4,
 ) -> SyntheticSequence:
-    """Build a synthetic sequence (rendering happens when frames are read)."""
+    """Build a synthetic sequence (rendering happens when frames are read).
+
+    ``path``: 'orbit' (a hand-held camera circling the table, no robot) or 'robot' (a camera
+    on a ground robot, ``mount`` on the base, with wheel odometry of ``odometry_noise``;
+    ``speed_mps`` is the base's mean speed).
+    """
+    if path not in CAMERA_PATHS:
+        raise ValueError(f"path must be one of {', '.join(CAMERA_PATHS)}, got {path!r}")
     if num_frames < 1 or width < 2 or height < 2:
         raise ValueError(
             f"need num_frames >= 1 and an image of at least 2x2, got "
@@ -439,9 +599,11 @@ def make_sequence(
         raise ValueError(f"fps must be > 0, got {fps}")
     period_ns = int(round(1e9 / fps))
     stamps = start_time_ns + period_ns * np.arange(num_frames, dtype=np.int64)
-    return SyntheticSequence(
-        PinholeIntrinsics.default_for(width, height, hfov_deg),
-        camera_path(num_frames, fps, orbit_deg_per_s),
-        stamps,
-        RoomScene(seed=seed),
-    )
+    intrinsics = PinholeIntrinsics.default_for(width, height, hfov_deg)
+    if path == "orbit":
+        return SyntheticSequence(
+            intrinsics, camera_path(num_frames, fps, orbit_deg_per_s), stamps, RoomScene(seed=seed)
+        )
+    rig = robot_rig(stamps, fps, mount, odometry_noise, speed_mps)
+    T_world_cam = rig.T_world_base @ rig.T_base_cam
+    return SyntheticSequence(intrinsics, T_world_cam, stamps, RoomScene(seed=seed), rig)

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Pose, PoseStamped, Quaternion, TransformStamped, Vector3
+from geometry_msgs.msg import (
+    Pose,
+    PoseStamped,
+    PoseWithCovarianceStamped,
+    Quaternion,
+    TransformStamped,
+    Vector3,
+)
 from nav_msgs.msg import Odometry, Path
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
@@ -28,7 +35,9 @@ from infinitevggt_ros.geometry import matrix_to_quaternion
 from infinitevggt_ros.outputs import (
     DenseOutputs,
     OutputFrames,
+    OutputOptions,
     PointSet,
+    child_pose_at_scale,
     transform_from_xyz_quaternion,
 )
 from infinitevggt_ros.session import Calibration, SessionFrame
@@ -154,6 +163,23 @@ def pose_stamped(transform: np.ndarray, stamp: Time, frame_id: str) -> PoseStamp
     return PoseStamped(header=make_header(stamp, frame_id), pose=pose_from_matrix(transform))
 
 
+def pose_with_covariance(
+    transform: np.ndarray, stamp: Time, frame_id: str, options: OutputOptions
+) -> PoseWithCovarianceStamped:
+    """[4, 4] T_frame_child -> PoseWithCovarianceStamped for robot_localization.
+
+    The covariance is diagonal, from ``pose_position_stddev_m`` and
+    ``pose_orientation_stddev_rad`` (parameters: the model gives no calibrated uncertainty).
+    """
+    message = PoseWithCovarianceStamped(header=make_header(stamp, frame_id))
+    message.pose.pose = pose_from_matrix(transform)
+    variances = [options.pose_position_stddev_m**2] * 3 + [
+        options.pose_orientation_stddev_rad**2
+    ] * 3
+    message.pose.covariance = np.diag(variances).ravel().tolist()
+    return message
+
+
 def odometry(transform: np.ndarray, stamp: Time, frames: OutputFrames) -> Odometry:
     """nav_msgs/Odometry of the child frame in the fixed frame.
 
@@ -234,8 +260,10 @@ class FrameMessages:
 
     Attributes:
         T_fixed_child: [4, 4] pose of the child frame in the fixed frame.
-        transform: fixed_frame -> child_frame, for /tf.
-        pose: the same pose as PoseStamped (for the path).
+        transform: fixed_frame -> the frames' ``tf_child``, for /tf (map -> odom in
+            map_to_odom, else the pose below).
+        pose: the child frame's pose as PoseStamped (for the path).
+        pose_with_covariance: the same pose with its covariance, for ~/pose.
         odometry: the same pose as Odometry.
         cloud: PointCloud2 in the fixed frame.
         depth: 32FC1 depth (scaled), NaN where invalid, in the camera frame.
@@ -248,6 +276,7 @@ class FrameMessages:
     T_fixed_child: np.ndarray
     transform: TransformStamped
     pose: PoseStamped
+    pose_with_covariance: PoseWithCovarianceStamped
     odometry: Odometry
     cloud: PointCloud2 | None = None
     depth: Image | None = None
@@ -267,17 +296,19 @@ def build_frame_messages(
     """
     stamp = ns_to_stamp(frame.stamp_ns)
     frames, T_fixed_child = frame.frames, frame.T_fixed_child
-    transform = transform_stamped(T_fixed_child, stamp, frames.fixed_frame, frames.child_frame)
+    transform = transform_stamped(frame.T_tf, stamp, frames.fixed_frame, frames.tf_child)
     pose = pose_stamped(T_fixed_child, stamp, frames.fixed_frame)
+    covariance = pose_with_covariance(T_fixed_child, stamp, frames.fixed_frame, frame.options)
     odom = odometry(T_fixed_child, stamp, frames)
     if not frame.include_dense:
-        return FrameMessages(T_fixed_child, transform, pose, odom)
+        return FrameMessages(T_fixed_child, transform, pose, covariance, odom)
     dense = frame.dense(model_rgb)
     height, width = dense.depth.shape
     return FrameMessages(
         T_fixed_child,
         transform,
         pose,
+        covariance,
         odom,
         cloud=pointcloud2_from_points(dense.points, make_header(stamp, frames.fixed_frame)),
         depth=float_image_to_msg(dense.depth, make_header(stamp, frames.camera_frame)),
@@ -293,28 +324,53 @@ class PathBuilder:
     """``~/path``: the current sequence's poses, and when the path is due to be published.
 
     The path is the whole (bounded) trajectory in one message, 720 KB at 10,000 poses, so it
-    is published at most every ``period_s`` of image time, and at once when a sequence
-    starts. A new sequence starts a new path (frames of the old one never extend it).
+    is published at most every ``period_s`` of image time, at once when a sequence starts,
+    and when the metric scale changed: every pose is then rebuilt at the current scale (the
+    poses are kept relative to the first camera at unit scale). A new sequence starts a new
+    path (frames of the old one never extend it).
     """
+
+    #: Relative scale change beyond which the whole path is rebuilt and republished.
+    RESCALE_TOLERANCE = 1e-3
 
     def __init__(self, max_length: int, period_s: float) -> None:
         self.path = Path()
         self.max_length = int(max_length)
         self.period_s = float(period_s)
         self._sequence: int | None = None
+        self._relative: list[tuple[int, np.ndarray]] = []  # (stamp, T_first_cam at scale 1)
+        self._scale: float | None = None
         self.last_published_ns: int | None = None
 
-    def add(self, sequence: int, pose: PoseStamped, stamp_ns: int) -> Path | None:
+    def add(self, frame: SessionFrame, pose: PoseStamped) -> Path | None:
         """Appends a frame's pose; returns the path when it should be published now."""
-        if sequence != self._sequence:
-            self.path, self._sequence, self.last_published_ns = Path(), sequence, None
+        if frame.sequence != self._sequence:
+            self.path, self._sequence, self.last_published_ns = Path(), frame.sequence, None
+            self._relative, self._scale = [], frame.options.scale
+        self._relative.append((frame.stamp_ns, frame.T_first_cam))
         append_to_path(self.path, pose, self.max_length)
+        del self._relative[: max(0, len(self._relative) - self.max_length)]
+        scale = frame.options.scale
+        rescaled = abs(scale / (self._scale or scale) - 1.0) > self.RESCALE_TOLERANCE
+        published = self.last_published_ns
         due = (
-            self.last_published_ns is None
-            or stamp_ns - self.last_published_ns >= self.period_s * 1e9
-            or stamp_ns < self.last_published_ns
+            rescaled
+            or published is None
+            or frame.stamp_ns - published >= self.period_s * 1e9
+            or frame.stamp_ns < published
         )
-        if due:
-            self.last_published_ns = stamp_ns
-            return self.path
-        return None
+        if not due:
+            return None
+        if rescaled:
+            self._rebuild(frame.frames, scale)
+        self.last_published_ns = frame.stamp_ns
+        return self.path
+
+    def _rebuild(self, frames: OutputFrames, scale: float) -> None:
+        """Every pose of the path again, at ``scale`` (the path is republished in it)."""
+        poses = child_pose_at_scale(np.stack([T for _, T in self._relative]), frames, scale)
+        self.path.poses = [
+            pose_stamped(T, ns_to_stamp(stamp_ns), frames.fixed_frame)
+            for (stamp_ns, _), T in zip(self._relative, poses)
+        ]
+        self._scale = scale

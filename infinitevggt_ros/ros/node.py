@@ -57,6 +57,7 @@ from infinitevggt_ros.ros.params import (
     memory_settings,
     validate_value,
 )
+from infinitevggt_ros.ros.robot_inputs import RobotListener
 from infinitevggt_ros.ros.topics import NODE_NAME, OUTPUT_TOPICS, message_class, rclpy_qos
 from infinitevggt_ros.session import (
     Calibration,
@@ -105,6 +106,7 @@ class _Counters:
     handoff_wait_s: collections.deque = field(default_factory=_window)
     messages_s: collections.deque = field(default_factory=_window)
     engine_stats: Any = None
+    scale: Any = None  # scale.ScaleEstimate of the last frame
     sequence_frames: int = 0
 
 
@@ -156,6 +158,7 @@ class StreamNode(LifecycleNode):
         self._inbox = FrameInbox(1)
         self._gaps = StampGapDetector()
         self._calibration: Calibration | None = None
+        self._robot: RobotListener | None = None
         self._path = convert.PathBuilder(
             self.params.max_path_length, self.params.path_publish_period_s
         )
@@ -248,7 +251,8 @@ class StreamNode(LifecycleNode):
         info_sub = self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, info_qos
         )
-        self._inputs = [image_sub, info_sub]
+        self._robot = RobotListener(self, params, self._tf_buffer, info_qos)
+        self._inputs = [image_sub, info_sub, *self._robot.subscriptions]
         self._inbox = FrameInbox(1 if params.process_policy == "latest" else params.queue_size)
         self._activation = _Activation(self, self._inbox)
         self._activation.start()
@@ -314,22 +318,36 @@ class StreamNode(LifecycleNode):
     def _camera_mount_lookup(self) -> tuple[Any, str | None]:
         """The session's camera mount lookup for odom_to_base, or a fatal problem."""
         params = self.params
-        if params.tf_mode != "odom_to_base":
+        if params.scale_source == "odometry" or params.tf_mode == "map_to_odom":
+            if params.odometry_source == "tf" and not self._ensure_tf_listener():
+                return None, (
+                    "the robot's odometry from TF (odometry_source tf) needs tf2_ros, which is "
+                    "not installed; install it or set odometry_source:=topic"
+                )
+        if not params.session_config().needs_mount:
             return None, None
         if params.base_camera_source == "parameter":
             mount = transform_from_xyz_quaternion(np.array(params.base_camera_transform))
             return (lambda _camera_frame: mount), None
+        if not self._ensure_tf_listener():
+            return None, (
+                f"tf_mode {params.tf_mode} with base_camera_source 'tf' needs tf2_ros, which is "
+                "not installed; install it or set base_camera_source:=parameter and "
+                "base_camera_transform"
+            )
+        return self._lookup_camera_mount, None
+
+    def _ensure_tf_listener(self) -> bool:
+        """A tf2_ros Buffer and listener on this node; False when tf2_ros is missing."""
+        if self._tf_buffer is not None:
+            return True
         try:
             from tf2_ros import Buffer, TransformListener
         except ImportError:
-            return None, (
-                "tf_mode odom_to_base with base_camera_source 'tf' needs tf2_ros, which is not "
-                "installed; install it or set base_camera_source:=parameter and "
-                "base_camera_transform"
-            )
+            return False
         self._tf_buffer = Buffer()
         self._tf_listener = TransformListener(self._tf_buffer, self)
-        return self._lookup_camera_mount, None
+        return True
 
     def _lookup_camera_mount(self, camera_frame: str) -> np.ndarray:
         from rclpy.duration import Duration
@@ -438,6 +456,8 @@ class StreamNode(LifecycleNode):
         except BadMessageError as error:
             self._count_problem("bad_messages", f"bad image ignored: {error}")
             return
+        stamp_ns = stamp_to_ns(message.header.stamp)
+        robot = self._robot.inputs(stamp_ns) if self._robot is not None else None
         with self._session_lock:
             session = self._session
             if activation.stop.is_set() or session is None:  # a stale worker never steps
@@ -445,10 +465,11 @@ class StreamNode(LifecycleNode):
             try:
                 frame = session.process(
                     rgb,
-                    stamp_to_ns(message.header.stamp),
+                    stamp_ns,
                     message.header.frame_id,
                     calibration=item.calibration,
                     reset_epoch=item.reset_epoch,
+                    robot=robot,
                 )
             except FrameSkipped as skipped:
                 counter = "bad_messages" if skipped.kind == "bad_image" else "failed_frames"
@@ -457,6 +478,7 @@ class StreamNode(LifecycleNode):
         with self._lock:
             self._counters.engine_step_s.append(frame.engine_s)
             self._counters.engine_stats = frame.memory_stats
+            self._counters.scale = frame.scale_estimate
             self._counters.sequence_frames = frame.frame_index + 1
         wait_started = time.perf_counter()
         accepted = activation.handoff.put(frame)
@@ -501,7 +523,8 @@ class StreamNode(LifecycleNode):
         if tf_publisher is not None:
             tf_publisher.publish(message_class_tf()(transforms=[messages.transform]))
         publishers["odometry"].publish(messages.odometry)
-        path = self._path.add(frame.sequence, messages.pose, frame.stamp_ns)
+        publishers["pose"].publish(messages.pose_with_covariance)
+        path = self._path.add(frame, messages.pose)
         if path is not None:
             publishers["path"].publish(path)
         if messages.cloud is not None:
@@ -541,7 +564,15 @@ class StreamNode(LifecycleNode):
                 "messages_mean_s": _mean(counters.messages_s),
             }
             stats = counters.engine_stats
+            scale = counters.scale
         session = self._session
+        values["scale_source"] = self.params.scale_source
+        if scale is not None:
+            values["scale"] = f"{scale.scale:.6g}"
+            values["scale_confidence"] = f"{scale.confidence:.3f}"
+            values["scale_state"] = scale.state
+            values["scale_metric"] = str(scale.metric).lower()
+            values["scale_reason"] = scale.reason
         if session is not None:
             session_counters = session.counters
             values["resets"] = session_counters.resets

@@ -374,10 +374,74 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "scale",
         Kind.FLOAT,
         1.0,
-        "Multiplies every output length (the model's scale is not metric).",
+        "Multiplies every output length (the model's scale is not metric); with a "
+        "scale_source other than fixed, the fallback until the estimate is locked.",
         Apply.NEXT_RESET,
         "output",
         float_range=(1.0e-6, 1.0e6),
+    ),
+    # Metric scale
+    ParamSpec(
+        "scale_source",
+        Kind.STR,
+        "fixed",
+        "Where the metric scale comes from: fixed (the scale parameter), odometry (the "
+        "robot's odom -> base_frame with the camera mount), depth (a metric depth image "
+        "registered to the camera, on depth), camera_height (camera_height_m above a "
+        "visible floor).",
+        Apply.NEXT_RESET,
+        "scale",
+        choices=("fixed", "odometry", "depth", "camera_height"),
+    ),
+    ParamSpec(
+        "odometry_source",
+        Kind.STR,
+        "tf",
+        "Where the robot's odometry comes from (scale_source odometry, tf_mode "
+        "map_to_odom): tf (odom_frame -> base_frame at the image stamp) or topic "
+        "(nav_msgs/Odometry on odom, interpolated to the image stamp).",
+        Apply.RESTART,
+        "scale",
+        choices=("tf", "topic"),
+    ),
+    ParamSpec(
+        "odometry_timeout_s",
+        Kind.FLOAT,
+        0.2,
+        "How long the worker waits for the robot's odometry at an image stamp before the "
+        "frame goes without it (odometry arrives after the image on most robots).",
+        Apply.IMMEDIATE,
+        "scale",
+        float_range=(0.0, 10.0),
+    ),
+    ParamSpec(
+        "camera_height_m",
+        Kind.FLOAT,
+        0.5,
+        "Height of the camera's optical centre above the floor, in metres "
+        "(scale_source camera_height).",
+        Apply.NEXT_RESET,
+        "scale",
+        float_range=(0.01, 100.0),
+    ),
+    ParamSpec(
+        "pose_position_stddev_m",
+        Kind.FLOAT,
+        0.05,
+        "Position standard deviation put on the covariance of ~/pose (a parameter: the "
+        "model gives no calibrated uncertainty), in metres.",
+        Apply.IMMEDIATE,
+        "scale",
+        float_range=(1.0e-6, 1.0e3),
+    ),
+    ParamSpec(
+        "pose_orientation_stddev_rad",
+        Kind.FLOAT,
+        0.05,
+        "Orientation standard deviation put on the covariance of ~/pose, in radians.",
+        Apply.IMMEDIATE,
+        "scale",
+        float_range=(1.0e-6, 3.15),
     ),
     # Frames and TF
     ParamSpec(
@@ -411,16 +475,28 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "world_to_camera",
         "world_to_camera: publish world_frame -> camera_frame; odom_to_base: publish "
         "odom_frame -> base_frame, for TF trees that already give the camera a "
-        "parent.",
+        "parent; map_to_odom: publish map_frame -> odom_frame so that map_frame -> "
+        "base_frame is this estimate, beside the robot's own odom -> base_frame (REP-105, "
+        "as a localizer).",
         Apply.RESTART,
         "frames",
-        choices=("world_to_camera", "odom_to_base"),
+        choices=("world_to_camera", "odom_to_base", "map_to_odom"),
+    ),
+    ParamSpec(
+        "map_frame",
+        Kind.STR,
+        "map",
+        "Fixed frame in tf_mode map_to_odom (the base pose at the sequence start).",
+        Apply.RESTART,
+        "frames",
     ),
     ParamSpec(
         "odom_frame",
         Kind.STR,
         "odom",
-        "Fixed frame in tf_mode odom_to_base (the base pose at the sequence start).",
+        "The odometry frame: the fixed frame in tf_mode odom_to_base (the base pose at the "
+        "sequence start); the robot's own odometry frame in map_to_odom and for "
+        "scale_source odometry.",
         Apply.RESTART,
         "frames",
     ),
@@ -428,7 +504,8 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "base_frame",
         Kind.STR,
         "base_link",
-        "Child frame in tf_mode odom_to_base.",
+        "The robot's base frame: the child frame in tf_mode odom_to_base; the frame whose "
+        "pose map_to_odom and ~/pose give.",
         Apply.RESTART,
         "frames",
     ),
@@ -436,9 +513,9 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "base_camera_source",
         Kind.STR,
         "tf",
-        "Where the camera mount (base_frame -> camera_frame) comes from in "
-        "odom_to_base mode: tf (looked up once, needs tf2_ros) or parameter "
-        "(base_camera_transform).",
+        "Where the camera mount (base_frame -> camera_frame) comes from in tf_mode "
+        "odom_to_base and map_to_odom and for scale_source odometry: tf (looked up once, "
+        "needs tf2_ros) or parameter (base_camera_transform).",
         Apply.RESTART,
         "frames",
         choices=("tf", "parameter"),
@@ -566,10 +643,17 @@ class NodeParams:
     max_path_length: int
     path_publish_period_s: float
     scale: float
+    scale_source: str
+    odometry_source: str
+    odometry_timeout_s: float
+    camera_height_m: float
+    pose_position_stddev_m: float
+    pose_orientation_stddev_rad: float
     world_frame: str
     camera_frame: str
     publish_tf: bool
     tf_mode: str
+    map_frame: str
     odom_frame: str
     base_frame: str
     base_camera_source: str
@@ -653,6 +737,8 @@ class NodeParams:
                 max_points=self.max_points,
             ),
             depth_resolution=self.depth_resolution,
+            pose_position_stddev_m=self.pose_position_stddev_m,
+            pose_orientation_stddev_rad=self.pose_orientation_stddev_rad,
         )
 
     def session_config(self) -> Any:
@@ -668,8 +754,11 @@ class NodeParams:
             world_frame=self.world_frame,
             camera_frame=self.camera_frame,
             tf_mode=self.tf_mode,
+            map_frame=self.map_frame,
             odom_frame=self.odom_frame,
             base_frame=self.base_frame,
+            scale_source=self.scale_source,
+            camera_height_m=self.camera_height_m,
         )
 
 
@@ -771,15 +860,20 @@ def validate_value(name: str, value: Any) -> str | None:
             return f"base_camera_transform: quaternion norm is {norm:.4f}, not 1"
     if name == "voxel_size" and 0.0 < value < MIN_VOXEL_SIZE:
         return f"voxel_size: {value} is below {MIN_VOXEL_SIZE} (0 turns voxel filtering off)"
-    if name in ("world_frame", "odom_frame", "base_frame") and not value.strip():
+    if name in ("world_frame", "odom_frame", "base_frame", "map_frame") and not value.strip():
         return f"{name}: must not be empty"
     return None
 
 
 def validate_combination(values: Mapping[str, Any]) -> str | None:
     """Checks that involve several parameters; None if valid, else the reason."""
-    if values["tf_mode"] == "odom_to_base" and values["odom_frame"] == values["base_frame"]:
+    if values["tf_mode"] != "world_to_camera" and values["odom_frame"] == values["base_frame"]:
         return "odom_frame and base_frame must differ"
+    if values["tf_mode"] == "map_to_odom" and values["map_frame"] in (
+        values["odom_frame"],
+        values["base_frame"],
+    ):
+        return "map_frame must differ from odom_frame and base_frame"
     if values["camera_frame"] and values["camera_frame"] == values["world_frame"]:
         return "camera_frame and world_frame must differ"
     if values["checkpoint"] and values["random_weights"]:

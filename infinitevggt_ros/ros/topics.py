@@ -62,6 +62,7 @@ OUTPUT_TOPICS: tuple[OutputTopic, ...] = (
     OutputTopic("depth_info", "~/depth/camera_info", "sensor_msgs/msg/CameraInfo", _STREAM),
     OutputTopic("confidence", "~/confidence", "sensor_msgs/msg/Image", _STREAM),
     OutputTopic("odometry", "~/odometry", "nav_msgs/msg/Odometry", _STREAM),
+    OutputTopic("pose", "~/pose", "geometry_msgs/msg/PoseWithCovarianceStamped", _STREAM),
     OutputTopic("path", "~/path", "nav_msgs/msg/Path", _LATCHED),
     # /tf carries many frames from many nodes: a deeper history, as tf2_ros uses.
     OutputTopic("tf", "/tf", "tf2_msgs/msg/TFMessage", TopicQos(depth=100)),

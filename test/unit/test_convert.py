@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from infinitevggt_ros.outputs import CloudOptions, OutputFrames, OutputOptions
 from infinitevggt_ros.preprocess import plan_image_mapping
 from infinitevggt_ros.results import FrameResult
 from infinitevggt_ros.ros import convert
+from infinitevggt_ros.scale import FixedScale
 from infinitevggt_ros.session import SessionFrame
 
 STAMP = Time(sec=12, nanosec=345)
@@ -49,6 +52,8 @@ def session_frame(result, mapping, frames, options, include_dense=True, sequence
         T_optworld_cam=T_optworld_cam, T_fixed_child=outputs.child_pose(T_optworld_cam, frames),
         model_intrinsic=None, include_dense=include_dense, reset_reason=None,
         preprocess_s=0.0, engine_s=0.0, memory_stats=None,
+        scale_estimate=FixedScale(options.scale).estimate(),
+        T_tf=outputs.child_pose(T_optworld_cam, frames), T_first_cam=T_optworld_cam,
     )  # fmt: skip
 
 
@@ -242,15 +247,41 @@ def test_poses_only_when_dense_skipped():
     assert messages.pose.header.frame_id == "world"
 
 
+def path_frame(sequence, stamp_ns, x_unit, scale, frames):
+    """What PathBuilder reads of a SessionFrame (a camera at x_unit along optical z)."""
+    T_first_cam = np.eye(4)
+    T_first_cam[2, 3] = x_unit
+    return SimpleNamespace(
+        sequence=sequence, stamp_ns=stamp_ns, T_first_cam=T_first_cam, frames=frames,
+        options=OutputOptions(scale=scale),
+    )  # fmt: skip
+
+
+def add_to_path(builder, frame):
+    T = outputs.child_pose_at_scale(frame.T_first_cam, frame.frames, frame.options.scale)
+    pose = convert.pose_stamped(T, convert.ns_to_stamp(frame.stamp_ns), "world")
+    return builder.add(frame, pose)
+
+
 def test_path_builder_publishes_at_a_bounded_rate_and_restarts_per_sequence():
     frames = OutputFrames.world_to_camera("world", "cam")
     builder = convert.PathBuilder(max_length=100, period_s=1.0)
     published = []
     for i in range(30):  # 30 frames at 10 Hz, a reset at frame 20
-        stamp_ns = i * 100_000_000
-        pose = convert.pose_stamped(np.eye(4), convert.ns_to_stamp(stamp_ns), "world")
-        path = builder.add(0 if i < 20 else 1, pose, stamp_ns)
+        frame = path_frame(0 if i < 20 else 1, i * 100_000_000, float(i), 1.0, frames)
+        path = add_to_path(builder, frame)
         if path is not None:
             published.append((i, len(path.poses)))
     assert published == [(0, 1), (10, 11), (20, 1)]
-    del frames
+
+
+def test_path_is_republished_in_the_new_scale():
+    frames = OutputFrames.world_to_camera("world", "cam")
+    builder = convert.PathBuilder(max_length=100, period_s=10.0)
+    for i in range(5):
+        assert (add_to_path(builder, path_frame(0, i, float(i), 1.0, frames)) is None) == (i > 0)
+    # The scale locks at 2.5: the path is published at once, every pose at the new scale
+    # (the camera moved along optical z: ROS x in the world frame).
+    path = add_to_path(builder, path_frame(0, 5, 5.0, 2.5, frames))
+    assert path is not None and len(path.poses) == 6
+    np.testing.assert_allclose([p.pose.position.x for p in path.poses], np.arange(6) * 2.5)

@@ -370,3 +370,141 @@ def test_stamps_convert_without_rounding():
         sec, nanosec = stamps.ns_to_sec_nsec(ns)
         assert sec * 10**9 + nanosec == ns and 0 <= nanosec < 10**9
         assert stamps.seconds_to_ns(stamps.ns_to_seconds_text(ns)) == ns
+
+
+# --------------------------------------------------------------------------- robot inputs
+
+
+@pytest.fixture(scope="module")
+def robot_seq() -> S.SyntheticSequence:
+    return S.make_sequence(num_frames=6, width=40, height=30, fps=10.0, path="robot")
+
+
+@pytest.fixture(scope="module")
+def robot_frames(robot_seq):
+    return list(robot_seq)
+
+
+@pytest.mark.parametrize("storage,depth_encoding", [("mcap", "32FC1"), ("sqlite3", "16UC1")])
+def test_robot_bag_readers(tmp_path, robot_seq, robot_frames, storage, depth_encoding):
+    bag = S.write_rosbag(robot_seq, tmp_path / "bag", storage, depth_encoding)
+    sequence = D.open_sequence(bag)
+    rig = robot_seq.robot
+    # Ground truth from /ground_truth/tf, exact, though /tf gives the camera another parent.
+    track = sequence.ground_truth_poses()
+    assert track.world_frame == "world"
+    check_poses(track, robot_frames)
+    odom = sequence.odometry_track()  # /tf odom -> base_link
+    assert odom.world_frame == "odom"
+    assert odom.timestamps_ns.tolist() == robot_seq.timestamps_ns.tolist()
+    np.testing.assert_allclose(odom.T_world_cam, rig.T_odom_base, atol=1e-9)
+    from_topic = sequence.odometry_track(odometry_topic="/odom")
+    np.testing.assert_allclose(from_topic.T_world_cam, rig.T_odom_base, atol=1e-9)
+    np.testing.assert_allclose(sequence.camera_mount(), rig.T_base_cam, atol=1e-12)
+    np.testing.assert_allclose(
+        sequence.camera_mount("base_link", S.BAG_CAMERA_FRAME), rig.T_base_cam, atol=1e-12
+    )
+    tol = 0 if depth_encoding == "32FC1" else 5e-4
+    for f in robot_frames:  # in order, as the replay asks: one pass over the depth topic
+        np.testing.assert_allclose(sequence.depth_at(f.timestamp_ns), f.depth_m, atol=tol + 1e-7)
+    assert sequence.depth_at(robot_frames[2].timestamp_ns + 30_000_000, 10_000_000) is None
+    # Back to an earlier stamp: the stream starts again.
+    got = sequence.depth_at(robot_frames[1].timestamp_ns + 5_000_000, 10_000_000)
+    np.testing.assert_allclose(got, robot_frames[1].depth_m, atol=tol + 1e-7)
+    sequence.close()
+
+
+def test_odometry_comes_from_the_odometry_topic_when_tf_lacks_it(tmp_path, robot_seq, caplog):
+    from infinitevggt_ros.offline.bag_writer import BagWriter
+
+    path = tmp_path / "odom_only"
+    stamps = robot_seq.timestamps_ns
+    twists = S.odometry_twists(robot_seq.robot.T_odom_base, stamps)
+    with BagWriter(path) as bag:
+        bag.add_topic("/cam/image", "sensor_msgs/msg/Image")
+        bag.add_topic("/wheel/odom", "nav_msgs/msg/Odometry")
+        Img, Header = (
+            bag.typestore.types["sensor_msgs/msg/Image"],
+            bag.typestore.types["std_msgs/msg/Header"],
+        )
+        for i, t in enumerate(stamps):
+            image = np.zeros(2 * 2 * 3, np.uint8)
+            bag.write("/cam/image", t, Img(Header(ros_stamp(bag.typestore, t), "cam"), 2, 2,
+                                           "rgb8", 0, 6, image))  # fmt: skip
+            odom = S._odometry_message(bag.typestore, int(t), robot_seq.robot.T_odom_base[i],
+                                       twists[i], np.zeros(36), np.zeros(36))  # fmt: skip
+            bag.write("/wheel/odom", t, odom)
+    sequence = D.open_sequence(path)
+    track = sequence.odometry_track()
+    np.testing.assert_allclose(track.T_world_cam, robot_seq.robot.T_odom_base, atol=1e-9)
+    assert sequence.camera_mount() is None  # no TF at all
+    assert sequence.odometry_track(base_frame="base_footprint") is None
+    assert "holds no odometry odom -> base_footprint (found: odom -> base_link)" in caplog.text
+    with pytest.raises(D.DatasetError, match="no nav_msgs/msg/Odometry topic '/cam/image'"):
+        sequence.odometry_track(odometry_topic="/cam/image")
+    assert not sequence.has_ground_truth_depth() and sequence.depth_at(int(stamps[0])) is None
+
+
+def test_camera_mount_from_tf_only_if_it_never_moves(tmp_path, seq, caplog):
+    bag = S.write_rosbag(seq, tmp_path / "orbit")  # /tf world -> camera: a moving camera
+    sequence = D.open_sequence(bag)
+    assert sequence.odometry_track() is None  # no robot in this bag
+    assert sequence.camera_mount("world") is None
+    assert "moves" in caplog.text and "not a fixed camera mount" in caplog.text
+    np.testing.assert_array_equal(sequence.camera_mount(S.BAG_CAMERA_FRAME), np.eye(4))
+
+
+def test_robot_folders_read_odometry_mount_and_depth(tmp_path, robot_seq, robot_frames):
+    folder = S.write_tum_folder(robot_seq, tmp_path / "tum")
+    sequence = D.open_sequence(folder)
+    odom = sequence.odometry_track()
+    assert odom.world_frame == "odom"
+    np.testing.assert_allclose(odom.T_world_cam, robot_seq.robot.T_odom_base, atol=1e-8)
+    np.testing.assert_allclose(sequence.camera_mount(), robot_seq.robot.T_base_cam, atol=1e-8)
+    for f in robot_frames[::2]:
+        np.testing.assert_allclose(sequence.depth_at(f.timestamp_ns), f.depth_m, atol=1 / 5000)
+    seven = D.open_sequence(S.write_7scenes_folder(robot_seq, tmp_path / "seven"), fps=10.0)
+    odom = seven.odometry_track()
+    assert odom.timestamps_ns.tolist() == seven.timestamps_ns.tolist()
+    np.testing.assert_allclose(seven.depth_at(seven.timestamps_ns[3]), robot_frames[3].depth_m,
+                               atol=1e-3)  # fmt: skip
+    orbit = S.write_tum_folder(S.make_sequence(2, 8, 6), tmp_path / "orbit")
+    plain = D.open_sequence(orbit)
+    assert plain.odometry_track() is None and plain.camera_mount() is None
+
+
+def test_camera_mount_file_errors_name_the_file(tmp_path):
+    from infinitevggt_ros.offline.sequences.folder import read_camera_mount, write_camera_mount
+
+    T = np.eye(4)
+    T[:3, 3] = [0.1, 0.2, 0.3]
+    np.testing.assert_allclose(
+        read_camera_mount(write_camera_mount(tmp_path / "m.txt", T, "b", "c")), T
+    )
+    for text, message in (
+        ("1 2 3\n", "expected one line 'x y z qx qy qz qw'"),
+        ("1 2 3 0 0 0 1\n1 2 3 0 0 0 1\n", "expected one line"),
+        ("1 2 3 0 0 0 x\n", "could not convert"),
+        ("1 2 3 0 0 0 0\n", "not finite"),
+    ):
+        (tmp_path / "bad.txt").write_text(text)
+        with pytest.raises(D.DatasetError, match=f"bad.txt: .*{message}"):
+            read_camera_mount(tmp_path / "bad.txt")
+
+
+def test_depth_cursor_reads_once_in_order_and_decodes_only_what_it_returns():
+    opened, loaded = [], []
+
+    def stream():
+        opened.append(1)
+        for t in range(0, 100, 10):
+            yield t, (lambda t=t: loaded.append(t) or np.full((1, 1), float(t)))
+
+    cursor = D.DepthCursor(stream)
+    assert cursor.at(21, 3)[0, 0] == 20.0
+    assert cursor.at(29, 3)[0, 0] == 30.0 and cursor.at(30, 0)[0, 0] == 30.0  # cached
+    assert cursor.at(45, 4) is None and cursor.at(95, 10)[0, 0] == 90.0
+    assert cursor.at(1000, 5) is None
+    assert len(opened) == 1 and loaded == [20, 30, 90]
+    assert cursor.at(0, 1)[0, 0] == 0.0 and len(opened) == 2  # rewound: read again
+    cursor.close()

@@ -193,8 +193,12 @@ def test_oracle_round_trip_on_seven_scenes(tmp_path):
 # Replay folders written by hand (no engine): the ground truth itself as the "prediction".
 
 
-def fake_replay(folder, seq, est_poses=None, with_bag=True):
-    """A replay output folder whose trajectory, depth and cloud are ``seq``'s ground truth."""
+def fake_replay(folder, seq, est_poses=None, with_bag=True, options=None, frame_scales=None):
+    """A replay output folder whose trajectory, depth and cloud are ``seq``'s ground truth.
+
+    ``options`` go into the summary's options; ``frame_scales`` (one per frame) into
+    frames.json as the published scale of each frame.
+    """
     from infinitevggt_ros.offline.bag_writer import BagWriter, ros_stamp
     from infinitevggt_ros.offline.ply import write_ply
     from infinitevggt_ros.offline.tum import write_tum_trajectory
@@ -203,11 +207,17 @@ def fake_replay(folder, seq, est_poses=None, with_bag=True):
     hw = [seq.intrinsics.height, seq.intrinsics.width]
     summary = {
         "geometry_meaningful": True,
-        "options": {"node_name": "infinitevggt"},
+        "options": {"node_name": "infinitevggt", **(options or {})},
         "image_mapping": {"camera_hw": hw, "resized_hw": hw, "model_hw": hw,
                           "offset_xy_px": [0, 0], "mode": "crop"},
     }  # fmt: skip
     (folder / "summary.json").write_text(json.dumps(summary))
+    if frame_scales is not None:
+        records = [
+            {"index": i, "timestamp_ns": int(t), "scale": float(scale)}
+            for i, (t, scale) in enumerate(zip(seq.timestamps_ns, frame_scales))
+        ]
+        (folder / "frames.json").write_text(json.dumps(records))
     poses = seq.T_world_cam if est_poses is None else est_poses
     write_tum_trajectory(folder / "trajectory.txt", seq.timestamps_ns, poses)
     write_ply(folder / "fused_cloud.ply", S.fuse_ground_truth_cloud(seq, stride_px=1))
@@ -249,6 +259,7 @@ def test_a_fake_replay_of_the_ground_truth_scores_zero(tmp_path, small_seq):
         (["--voxel-size", "0"], "--voxel-size: must be a finite number > 0.0"),
         (["--icp-max-distance", "inf"], "--icp-max-distance: must be a finite number"),
         (["--max-depth", "x"], "--max-depth: expected a number, got 'x'"),
+        (["--scale-window", "2"], "--scale-window: must be a finite number >= 3, got 2"),
     ],
 )
 def test_out_of_range_options_are_refused_by_the_parser(tmp_path, capsys, argv, message):
@@ -359,3 +370,96 @@ def test_ply_round_trip_and_errors(tmp_path):
     (tmp_path / "noend.ply").write_bytes(b"\x00\x01garbage")
     with pytest.raises(E.DatasetError, match="noend.ply: PLY header has no end_header"):
         read_ply(tmp_path / "noend.ply")
+
+
+# --------------------------------------------------------------------------- metric scale
+
+
+@pytest.fixture(scope="module")
+def robot_seq():
+    # 60 frames at 10 Hz: the robot drives about 2.4 m and turns.
+    return S.make_sequence(num_frames=60, width=24, height=18, fps=10.0, path="robot")
+
+
+def moved(poses, scale=1.0, noise_m=0.0, seed=0):
+    """``poses`` in another world (rigid move), positions times ``scale``, plus noise."""
+    from scipy.spatial.transform import Rotation
+
+    W = np.eye(4)
+    W[:3, :3] = Rotation.from_euler("zyx", [0.7, 0.1, -0.2]).as_matrix()
+    W[:3, 3] = [3.0, -1.0, 0.4]
+    out = W @ poses
+    out[:, :3, 3] *= scale
+    out[:, :3, 3] += np.random.default_rng(seed).normal(scale=noise_m, size=(len(poses), 3))
+    return out
+
+
+def test_a_metric_replay_gets_se3_ate_and_the_scale_error(tmp_path, robot_seq):
+    gt = S.write_tum_folder(robot_seq, tmp_path / "tum")
+    sigma = 0.005
+    est = moved(robot_seq.T_world_cam, noise_m=sigma)
+    out = fake_replay(tmp_path / "out", robot_seq, est, with_bag=False,
+                      options={"scale_source": "odometry"})  # fmt: skip
+    report = E.evaluate_replay(out, gt)
+    m = report.metric_scale
+    assert m.scale_source == "odometry" and m.poses == 60
+    # At the right scale the SE(3) ATE is the noise, sqrt(3) sigma, like the Sim(3) one.
+    assert m.ate_se3_rmse == pytest.approx(np.sqrt(3) * sigma, rel=0.25)
+    assert m.ate_se3_rmse == pytest.approx(report.trajectory.ate_rmse, rel=0.05)
+    assert m.scale_ratio == pytest.approx(1.0, abs=0.01)
+    (window,) = m.scale_error  # no frames.json: the sliding Sim(3) fits only
+    assert window.method == "sliding Sim(3) over 30 poses" and window.frames == 60
+    assert window.median_abs_error < 0.03
+    saved = json.loads((out / "eval" / "eval.json").read_text())
+    assert saved["metric_scale"]["ate_se3_rmse"] == pytest.approx(m.ate_se3_rmse)
+    assert len(saved["metric_scale"]["scale_error"][0]["ratio"]) == 60
+    assert "ATE RMSE (SE3, no scale, 60 poses)" in (out / "eval" / "eval.md").read_text()
+    assert (out / "eval" / "scale_error.png").stat().st_size > 5000
+
+
+def test_a_replay_twice_too_large_has_a_large_se3_ate_and_a_small_sim3_one(tmp_path, robot_seq):
+    gt = S.write_tum_folder(robot_seq, tmp_path / "tum")
+    est = moved(robot_seq.T_world_cam, scale=2.0, noise_m=0.005)
+    out = fake_replay(tmp_path / "out", robot_seq, est, with_bag=False,
+                      options={"scale_source": "depth"})  # fmt: skip
+    report = E.evaluate_replay(out, gt, write_plot=False)
+    m = report.metric_scale
+    assert report.trajectory.ate_rmse < 0.01  # Sim(3) fits the factor 2 away
+    assert m.ate_se3_rmse > 0.3 and m.scale_ratio == pytest.approx(2.0, rel=0.01)
+    np.testing.assert_allclose(m.scale_error[0].ratio, 2.0, rtol=0.05)
+    assert m.scale_error[0].final_error == pytest.approx(1.0, abs=0.05)
+    assert not (out / "eval" / "scale_error.png").exists()
+
+
+def test_published_scales_give_the_scale_error_frame_by_frame(tmp_path, robot_seq, capsys):
+    gt = S.write_tum_folder(robot_seq, tmp_path / "tum")
+    true_scale = 3.0  # metric = 3 x model
+    error = 0.2 * np.exp(-np.arange(60) / 10.0)  # converges from +20 % to 0
+    published = true_scale * (1.0 + error)
+    model = moved(robot_seq.T_world_cam, scale=1.0 / true_scale)
+    est = model.copy()
+    est[:, :3, 3] *= published[:, None]  # what the replay publishes: model x its scale
+    out = fake_replay(tmp_path / "out", robot_seq, est, with_bag=False,
+                      options={"scale_source": "odometry"}, frame_scales=published)  # fmt: skip
+    assert E.main([str(out), "--gt", str(gt), "--scale-window", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "scale error at the end (published scale (frames.json))" in printed
+    saved = json.loads((out / "eval" / "eval.json").read_text())["metric_scale"]
+    pub, window = saved["scale_error"]
+    assert pub["method"] == "published scale (frames.json)"
+    np.testing.assert_allclose(pub["ratio"], 1.0 + error, rtol=1e-9)
+    assert pub["final_error"] == pytest.approx(error[-1], rel=1e-6)
+    assert window["method"] == "sliding Sim(3) over 10 poses"
+    # The windows see the same convergence, less sharply: a scale changing over a window
+    # also bends the published positions.
+    assert abs(window["ratio"][-1] - 1.0) < 0.03 < window["ratio"][5] - 1.0
+
+
+def test_without_a_scale_source_there_is_no_metric_report(tmp_path, small_seq):
+    gt = S.write_tum_folder(small_seq, tmp_path / "tum")
+    for name, options in (("absent", None), ("fixed", {"scale_source": "fixed"})):
+        out = fake_replay(tmp_path / name, small_seq, with_bag=False, options=options)
+        report = E.evaluate_replay(out, gt)
+        assert report.metric_scale is None and report.trajectory is not None
+        assert not (out / "eval" / "scale_error.png").exists()
+        assert json.loads((out / "eval" / "eval.json").read_text())["metric_scale"] is None

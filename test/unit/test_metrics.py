@@ -18,6 +18,7 @@ from infinitevggt_ros.metrics import (
     estimate_normals,
     icp_point_to_point,
     umeyama_alignment,
+    windowed_scale_ratio,
 )
 
 
@@ -109,6 +110,48 @@ def test_ate_with_known_noise_is_analytic():
     sim3 = compute_ate(est, gt, "sim3")
     assert sim3.alignment.scale == pytest.approx(v / (v + e), rel=1e-9)
     assert sim3.translation.rmse == pytest.approx(np.sqrt(v * e / (v + e)), rel=1e-9)
+
+
+def test_metric_estimate_se3_ate_is_the_noise_and_a_scale_error_shows_only_in_se3():
+    gt = make_trajectory(200)
+    rng = np.random.default_rng(3)
+    sigma = 0.01
+    rigid = random_sim3(scale=1.0)
+    est = rigid.apply_poses(gt)
+    est[:, :3, 3] += rng.normal(scale=sigma, size=(200, 3))
+    # Metric estimate: the SE(3) ATE is the noise, sqrt(3) sigma (alignment takes 6 dof).
+    se3 = compute_ate(est, gt, "se3").translation.rmse
+    assert se3 == pytest.approx(np.sqrt(3) * sigma, rel=0.15)
+    # Twice too large: Sim(3) fits the factor away, SE(3) keeps it.
+    doubled = Sim3(np.eye(3), np.zeros(3), 2.0).apply_poses(est)
+    assert compute_ate(doubled, gt, "sim3").translation.rmse == pytest.approx(se3, rel=0.15)
+    assert compute_ate(doubled, gt, "se3").translation.rmse > 30 * se3
+
+
+def test_windowed_scale_ratio_follows_a_known_scale_change():
+    gt = make_trajectory(120)
+    pos = gt[:, :3, 3]
+    truth = np.where(np.arange(120) < 60, 1.0, 2.0)
+    # Every increment after pose 60 twice as long: the local scale steps from 1 to 2.
+    steps = np.diff(pos, axis=0) * truth[1:, None]
+    est = np.concatenate([pos[:1], pos[0] + np.cumsum(steps, axis=0)])
+    transform = random_sim3(scale=0.5)
+    ratio = windowed_scale_ratio(transform.apply_points(est), pos, window=11)
+    inside = np.r_[np.arange(5, 55), np.arange(66, 115)]  # windows that do not straddle 60
+    np.testing.assert_allclose(ratio[inside], 0.5 * truth[inside], rtol=1e-9)
+    assert np.all(np.isfinite(ratio))
+
+
+def test_windowed_scale_ratio_is_nan_where_the_ground_truth_stands_still():
+    pos = np.zeros((20, 3))
+    pos[10:, 0] = np.linspace(0, 2, 10)  # stands still, then moves 2 m
+    ratio = windowed_scale_ratio(3.0 * pos, pos, window=5, min_spread=0.05)
+    assert np.all(np.isnan(ratio[:8])) and np.allclose(ratio[12:], 3.0)
+    assert np.all(np.isnan(windowed_scale_ratio(pos[:2], pos[:2])))  # too few poses
+    with pytest.raises(ValueError, match="window must be >= 3"):
+        windowed_scale_ratio(pos, pos, window=2)
+    with pytest.raises(ValueError, match="equal shape"):
+        windowed_scale_ratio(pos, pos[:5])
 
 
 def test_rpe_rotation_drift_is_the_per_frame_drift_angle():

@@ -79,6 +79,7 @@ def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
         "/infinitevggt/depth/camera_info": "sensor_msgs/msg/CameraInfo",
         "/infinitevggt/confidence": "sensor_msgs/msg/Image",
         "/infinitevggt/odometry": "nav_msgs/msg/Odometry",
+        "/infinitevggt/pose": "geometry_msgs/msg/PoseWithCovarianceStamped",
         "/infinitevggt/path": "nav_msgs/msg/Path",
         "/tf": "tf2_msgs/msg/TFMessage",
     }

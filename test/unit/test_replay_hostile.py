@@ -118,7 +118,6 @@ def assert_one_error_line(err: str, *needles: str) -> str:
         ("--path-publish-period-s", "-1", "outside"),
         # Checked when the options are made, still before anything is read or written.
         ("--node-name", "my node", "not a ROS namespace"),
-        ("--tf-mode", "odom_to_base", "tf_mode odom_to_base use --base-camera-source parameter"),
     ],
 )
 def test_a_bad_option_is_one_line_and_changes_nothing(earlier, capsys, option, value, needle):
@@ -128,6 +127,15 @@ def test_a_bad_option_is_one_line_and_changes_nothing(earlier, capsys, option, v
     assert err.count("\n") == 1, err  # one line, no usage dump
     assert_one_error_line(err, needle)
     assert option in err or option[2:].replace("-", "_") in err  # names the option
+    earlier.assert_untouched()
+
+
+def test_a_camera_mount_missing_from_the_input_is_one_line_and_changes_nothing(earlier, capsys):
+    # odom_to_base takes the mount from the input's /tf_static (this bag has none).
+    code = replay_cli.main(cli(earlier, earlier.input_bag, "--tf-mode", "odom_to_base"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_one_error_line(err, "no camera mount base_link -> camera_color_optical_frame")
     earlier.assert_untouched()
 
 

@@ -144,6 +144,8 @@ def test_odometry_outliers_do_not_move_the_locked_scale() -> None:
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     glitched[hits] += directions * rng.uniform(0.2, 1.0, size=(14, 1))
     estimates = run_odometry(estimator, model[60:], glitched[60:], start=60)
+    # Glitches are trimmed out of each window's refit, not the windows refused.
+    assert sum(e.reason == "" for e in estimates) >= 0.9 * len(estimates)
     assert max(relative_error(e.scale, locked.scale) for e in estimates) < 0.02
     assert relative_error(estimates[-1].scale, s_true) < 0.02
     assert_rate_limited([(stamp(60 + i), e.scale) for i, e in enumerate(estimates)], ScaleLimits())

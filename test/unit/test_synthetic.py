@@ -166,3 +166,234 @@ def test_tum_ground_truth_uses_the_shared_trajectory_writer(tmp_path):
     assert track.timestamps_ns.tolist() == seq.timestamps_ns.tolist()  # nanoseconds kept
     np.testing.assert_allclose(track.T_world_cam, seq.T_world_cam, atol=1e-8)
     assert (folder / "rgb.txt").read_text().splitlines()[4].startswith("1700000000.033333 rgb/")
+
+
+# --------------------------------------------------------------------------- ground robot
+
+
+def test_orbit_is_the_default_path_and_has_no_robot():
+    from infinitevggt_ros.offline.synthetic_scene import camera_path
+
+    seq = make_sequence(6, 16, 12, fps=10.0)
+    assert seq.robot is None
+    np.testing.assert_array_equal(seq.T_world_cam, camera_path(6, 10.0))
+    with pytest.raises(ValueError, match="path must be one of orbit, robot"):
+        make_sequence(3, 16, 12, path="drone")
+
+
+def test_robot_path_is_a_planar_base_with_the_camera_on_its_mount():
+    from infinitevggt_ros.offline.synthetic_scene import CameraMount
+
+    seq = make_sequence(200, 16, 12, fps=10.0, path="robot")
+    rig = seq.robot
+    base = rig.T_world_base
+    np.testing.assert_allclose(base[:, 2, 3], 0.0, atol=1e-12)  # on the floor
+    np.testing.assert_allclose(base[:, 2, :3], [[0, 0, 1]] * 200, atol=1e-12)  # upright
+    np.testing.assert_allclose(seq.T_world_cam, base @ rig.T_base_cam, atol=1e-12)
+    np.testing.assert_allclose(seq.T_world_cam[:, 2, 3], 0.5, atol=1e-12)  # camera 0.5 m up
+    # The usual base -> optical rotation: x right = -y_base, y down = -z_base, z = x_base.
+    expected = np.array([[0, 0, 1, 0.2], [-1, 0, 0, 0], [0, -1, 0, 0.5], [0, 0, 0, 1.0]])
+    np.testing.assert_allclose(rig.T_base_cam, expected, atol=1e-15)
+    np.testing.assert_allclose(CameraMount().T_base_cam(), expected, atol=1e-15)
+    # Drives forward (no side slip beyond the chord of a turn) and turns.
+    inc = np.linalg.inv(base[:-1]) @ base[1:]
+    assert np.all(inc[:, 0, 3] > 0.01) and np.all(np.abs(inc[:, 1, 3]) < 0.05 * inc[:, 0, 3])
+    yaw = np.unwrap(np.arctan2(base[:, 1, 0], base[:, 0, 0]))
+    assert yaw[-1] - yaw[0] > np.pi  # more than half a lap in 20 s
+    lo, hi = seq.scene.room_lo + 0.5, seq.scene.room_hi - 0.5
+    assert np.all(base[:, :2, 3] > lo[:2]) and np.all(base[:, :2, 3] < hi[:2])
+
+
+def test_robot_depth_is_exact_metric_floor_depth():
+    # A level camera 0.5 m above the floor: the centre column's bottom pixel sees the floor
+    # at depth h * fy / (v - cy), whatever the model of the scene.
+    seq = make_sequence(1, 64, 48, path="robot")
+    frame = seq.frame(0)
+    k = seq.intrinsics
+    v = k.height - 1
+    expected = 0.5 * k.fy / (v - k.cy)
+    u = int(round(k.cx))
+    assert frame.depth_m[v, u] == pytest.approx(expected, rel=1e-5)
+    pitched = make_sequence(1, 64, 48, path="robot", mount=_mount(pitch_deg=10.0))
+    assert pitched.frame(0).depth_m[v, u] < frame.depth_m[v, u]  # tilted down: nearer floor
+
+
+def _mount(**kwargs):
+    from infinitevggt_ros.offline.synthetic_scene import CameraMount
+
+    return CameraMount(**kwargs)
+
+
+def odometry_residuals(rig, fps):
+    """Per-increment (translation ratio - 1, yaw error) of the odometry against the truth."""
+    true_inc = np.linalg.inv(rig.T_world_base[:-1]) @ rig.T_world_base[1:]
+    odom_inc = np.linalg.inv(rig.T_odom_base[:-1]) @ rig.T_odom_base[1:]
+    ratio = np.linalg.norm(odom_inc[:, :2, 3], axis=1) / np.linalg.norm(true_inc[:, :2, 3], axis=1)
+    yaw = lambda T: np.arctan2(T[:, 1, 0], T[:, 0, 0])  # noqa: E731
+    return ratio - 1.0, yaw(odom_inc) - yaw(true_inc)
+
+
+def test_wheel_odometry_noise_statistics_are_as_set():
+    from infinitevggt_ros.offline.synthetic_scene import OdometryNoise
+
+    noise = OdometryNoise(translation_fraction=0.01, yaw_noise_rad=0.001,
+                          yaw_drift_rad_per_s=0.002, seed=4)  # fmt: skip
+    fps, n = 10.0, 4000
+    seq = make_sequence(n, 8, 6, fps=fps, path="robot", odometry_noise=noise)
+    rig = seq.robot
+    np.testing.assert_array_equal(rig.T_odom_base[0], np.eye(4))  # odom starts at the robot
+    trans, yaw = odometry_residuals(rig, fps)
+    assert np.std(trans) == pytest.approx(0.01, rel=0.05)
+    assert abs(np.mean(trans)) < 3 * 0.01 / np.sqrt(n)
+    assert np.std(yaw) == pytest.approx(0.001, rel=0.05)
+    assert np.mean(yaw) == pytest.approx(0.002 / fps, abs=3 * 0.001 / np.sqrt(n))
+    # The errors accumulate: odometry drifts away from the truth, slowly.
+    drift = np.linalg.norm(rig.T_odom_base[:, :2, 3] - rig.T_odom_base_true[:, :2, 3], axis=1)
+    assert drift[10] < 0.01 and drift[-1] > 0.05
+    again = make_sequence(n, 8, 6, fps=fps, path="robot", odometry_noise=noise).robot
+    np.testing.assert_array_equal(again.T_odom_base, rig.T_odom_base)  # seeded
+    biased = OdometryNoise(0.0, 0.05, 0.0, 0.0)
+    trans, yaw = odometry_residuals(
+        make_sequence(50, 8, 6, fps=fps, path="robot", odometry_noise=biased).robot, fps
+    )
+    np.testing.assert_allclose(trans, 0.05, atol=1e-9)
+    np.testing.assert_allclose(yaw, 0.0, atol=1e-12)
+
+
+def read_bag(bag):
+    """{topic: (msgtype, offered QoS profiles, [(bag time, message)])} of a whole bag."""
+    from infinitevggt_ros.offline.bag_writer import default_typestore
+    from infinitevggt_ros.offline.sequences import iter_bag_messages, open_bag_reader
+
+    reader = open_bag_reader(bag)
+    conns = {c.topic: c for c in reader.connections}
+    reader.close()
+    ts = default_typestore()
+    out = {t: (c.msgtype, c.ext.offered_qos_profiles, []) for t, c in conns.items()}
+    for conn, t, raw in iter_bag_messages(bag, list(conns)):
+        out[conn.topic][2].append((t, ts.deserialize_cdr(raw, conn.msgtype)))
+    return out
+
+
+def pose_of(position, orientation):
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat([orientation.x, orientation.y, orientation.z,
+                                    orientation.w]).as_matrix()  # fmt: skip
+    T[:3, 3] = position.x, position.y, position.z
+    return T
+
+
+@pytest.mark.parametrize("storage,depth_encoding", [("mcap", "32FC1"), ("sqlite3", "16UC1")])
+def test_robot_bag_has_every_topic_with_its_type_and_qos(tmp_path, storage, depth_encoding):
+    from rosbags.interfaces import QosDurability, QosReliability
+
+    from infinitevggt_ros.offline import synthetic as S
+
+    seq = make_sequence(4, 16, 12, fps=10.0, path="robot")
+    bag = S.write_rosbag(seq, tmp_path / "bag", storage=storage, depth_encoding=depth_encoding)
+    topics = read_bag(bag)
+    assert {t: v[0] for t, v in topics.items()} == {
+        "/camera/color/image_raw": "sensor_msgs/msg/Image",
+        "/camera/color/camera_info": "sensor_msgs/msg/CameraInfo",
+        "/camera/depth/image_raw": "sensor_msgs/msg/Image",
+        "/tf": "tf2_msgs/msg/TFMessage",
+        "/tf_static": "tf2_msgs/msg/TFMessage",
+        "/odom": "nav_msgs/msg/Odometry",
+        "/ground_truth/tf": "tf2_msgs/msg/TFMessage",
+    }
+    (static_qos,) = topics["/tf_static"][1]
+    assert static_qos.durability == QosDurability.TRANSIENT_LOCAL and static_qos.depth == 1
+    assert static_qos.reliability == QosReliability.RELIABLE
+    assert topics["/tf"][1][0].depth == 100 and topics["/odom"][1][0].depth == 10
+    stamps = seq.timestamps_ns.tolist()
+    for topic, (_, _, msgs) in topics.items():
+        want = stamps[:1] if topic == "/tf_static" else stamps
+        assert [t for t, _ in msgs] == want, topic
+    ((_, static),) = topics["/tf_static"][2]
+    (mount,) = static.transforms
+    assert (mount.header.frame_id, mount.child_frame_id) == ("base_link", S.BAG_CAMERA_FRAME)
+    t = mount.transform
+    np.testing.assert_allclose(pose_of(t.translation, t.rotation), seq.robot.T_base_cam,
+                               atol=1e-12)  # fmt: skip
+    for i, ((_, tf), (_, odom), (_, gt)) in enumerate(
+        zip(topics["/tf"][2], topics["/odom"][2], topics["/ground_truth/tf"][2])
+    ):
+        (edge,) = tf.transforms
+        assert (edge.header.frame_id, edge.child_frame_id) == ("odom", "base_link")
+        T = edge.transform
+        np.testing.assert_allclose(pose_of(T.translation, T.rotation), seq.robot.T_odom_base[i],
+                                   atol=1e-12)  # fmt: skip
+        assert (odom.header.frame_id, odom.child_frame_id) == ("odom", "base_link")
+        p = odom.pose.pose
+        np.testing.assert_allclose(pose_of(p.position, p.orientation), seq.robot.T_odom_base[i],
+                                   atol=1e-12)  # fmt: skip
+        assert odom.twist.twist.linear.x > 0.1 and odom.pose.covariance.shape == (36,)
+        (truth,) = gt.transforms  # the ground truth, exact, off the /tf tree
+        assert (truth.header.frame_id, truth.child_frame_id) == ("world", S.BAG_CAMERA_FRAME)
+        T = truth.transform
+        np.testing.assert_allclose(pose_of(T.translation, T.rotation), seq.T_world_cam[i],
+                                   atol=1e-12)  # fmt: skip
+
+
+def test_odometry_twist_is_the_body_velocity():
+    from infinitevggt_ros.offline import synthetic as S
+
+    seq = make_sequence(30, 8, 6, fps=10.0, path="robot",
+                        odometry_noise=_noise_free())  # fmt: skip
+    twists = S.odometry_twists(seq.robot.T_odom_base, seq.timestamps_ns)
+    speed = np.linalg.norm(np.diff(seq.robot.T_world_base[:, :2, 3], axis=0), axis=1) * 10.0
+    np.testing.assert_allclose(np.hypot(twists[1:, 0], twists[1:, 1]), speed, rtol=1e-9)
+    assert 0.2 < speed.mean() < 0.6 and np.all(twists[:, 2] > 0)  # turning left
+
+
+def _noise_free():
+    from infinitevggt_ros.offline.synthetic_scene import OdometryNoise
+
+    return OdometryNoise(0.0, 0.0, 0.0, 0.0)
+
+
+def test_orbit_bag_keeps_the_old_layout(tmp_path):
+    from infinitevggt_ros.offline import synthetic as S
+
+    bag = S.write_rosbag(make_sequence(2, 16, 12), tmp_path / "bag")
+    topics = read_bag(bag)
+    assert sorted(topics) == sorted([S.BAG_COLOR_TOPIC, S.BAG_INFO_TOPIC, S.BAG_DEPTH_TOPIC,
+                                     "/tf"])  # fmt: skip
+    (edge,) = topics["/tf"][2][0][1].transforms
+    assert (edge.header.frame_id, edge.child_frame_id) == ("world", S.BAG_CAMERA_FRAME)
+
+
+def test_robot_folders_hold_odometry_and_the_mount(tmp_path):
+    from infinitevggt_ros.offline import synthetic as S
+    from infinitevggt_ros.offline.tum import read_tum_trajectory
+
+    seq = make_sequence(3, 16, 12, fps=10.0, path="robot")
+    tum = S.write_tum_folder(seq, tmp_path / "tum")
+    track = read_tum_trajectory(tum / "odometry.txt")
+    assert track.timestamps_ns.tolist() == seq.timestamps_ns.tolist()
+    np.testing.assert_allclose(track.T_world_cam, seq.robot.T_odom_base, atol=1e-8)
+    lines = (tum / "camera_mount.txt").read_text().splitlines()
+    assert (
+        lines[0]
+        == "# camera mount base_link -> camera_color_optical_frame (camera points -> base)"
+    )
+    assert [float(v) for v in lines[2].split()] == pytest.approx(
+        [0.2, 0, 0.5, -0.5, 0.5, -0.5, 0.5]
+    )
+    seven = S.write_7scenes_folder(seq, tmp_path / "seven")
+    stamps = read_tum_trajectory(seven / "odometry.txt").timestamps_ns
+    assert stamps.tolist() == [0, 100_000_000, 200_000_000]  # the 7-Scenes loader's stamps
+    assert not (
+        S.write_tum_folder(make_sequence(2, 16, 12), tmp_path / "o") / "odometry.txt"
+    ).exists()
+
+
+def test_cli_writes_a_robot_bag(tmp_path, capsys):
+    from infinitevggt_ros.offline import synthetic
+
+    bag = tmp_path / "robot"
+    argv = [str(bag), "--format", "sqlite3", "--frames", "2", "--width", "8", "--height", "6"]
+    assert synthetic.main([*argv, "--path", "robot"]) == 0
+    assert "/odom" in read_bag(bag) and "wrote 2 frames" in capsys.readouterr().out

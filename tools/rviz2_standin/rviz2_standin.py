@@ -7,7 +7,7 @@ This folder is an install prefix: put it on AMENT_PREFIX_PATH and launch_ros fin
 script. It starts no DDS participant: it records how it was started, as JSON, in the file
 named by ``RVIZ2_STANDIN_RECORD`` (argv, the ``-d`` display config's text, the ``--ros-args``
 parameter files' texts and the namespace), then waits, like rviz2, until SIGINT or SIGTERM,
-and exits 0.
+and exits 0, leaving ``<record>.stopped`` beside the record.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ def main() -> int:
         os.replace(path + ".tmp", path)  # readers never see half a record
     print("rviz2 (stand-in): started", flush=True)
     stop.wait()
+    if path:
+        with open(path + ".stopped", "w"):
+            pass
     print("rviz2 (stand-in): stopped", flush=True)
     return 0
 

@@ -9,12 +9,14 @@
 Every loader streams frames in order (a bag is never loaded whole) and keeps the original
 timestamps. Ground truth, where the format has it, comes as a pose track (``T_world_cam``,
 OpenCV camera axes), depth maps in metres (NaN where invalid) with their intrinsics, and for
-Long3D a reference point cloud. Callers write
+Long3D a reference point cloud. A robot's recording adds its odometry (``odometry_track``),
+camera mount (``camera_mount``) and metric depth by stamp (``depth_at``). Callers write
 ``from infinitevggt_ros.offline.sequences import open_sequence``.
 """
 
 from infinitevggt_ros.offline.sequences.base import (
     DatasetError,
+    DepthCursor,
     DepthFrame,
     Frame,
     PoseTrack,
@@ -35,6 +37,7 @@ from infinitevggt_ros.offline.sequences.tum import TumSequence
 
 __all__ = [
     "DatasetError",
+    "DepthCursor",
     "DepthFrame",
     "FileSequence",
     "Frame",

@@ -3,16 +3,22 @@
 """What every sequence format shares: the ``Sequence`` interface, its records and the opener.
 
 Owns ``Frame`` (one input image, or the reason it could not be decoded), ``PoseTrack``
-(ground-truth ``T_world_cam`` over time, OpenCV camera axes), ``DepthFrame`` (ground-truth
-depth in metres, NaN where invalid), ``DatasetError``, pose interpolation, and
-``open_sequence`` / ``detect_kind``, which pick the format module (``folder``, ``tum``,
-``sevenscenes``, ``long3d``, ``rosbag``) for a path.
+(poses over time: ground-truth ``T_world_cam`` with OpenCV camera axes, or a robot's
+odometry ``T_odom_base``), ``DepthFrame`` (depth in metres, NaN where invalid),
+``DatasetError``, pose interpolation, ``DepthCursor`` (depth by stamp from an in-order
+stream), and ``open_sequence`` / ``detect_kind``, which pick the format module (``folder``,
+``tum``, ``sevenscenes``, ``long3d``, ``rosbag``) for a path.
+
+A sequence's depth stream is both the evaluation's ground truth (``iter_ground_truth_depth``)
+and the metric depth input of ``scale_source: depth`` (``depth_at``): it is metric and
+registered to the colour images in every format read here.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +51,11 @@ class Frame:
 
 @dataclass(frozen=True)
 class PoseTrack:
-    """Ground-truth camera poses over time; a pose that could not be read is all NaN."""
+    """Poses over time; a pose that could not be read is all NaN.
+
+    Ground truth holds ``T_world_cam`` (OpenCV camera axes); an odometry track holds
+    ``T_odom_base`` in the same field, with ``world_frame`` the odometry frame.
+    """
 
     timestamps_ns: np.ndarray  # [M] int64, increasing
     T_world_cam: np.ndarray  # [M, 4, 4]
@@ -63,11 +73,71 @@ class PoseTrack:
 
 @dataclass(frozen=True)
 class DepthFrame:
-    """One ground-truth depth map."""
+    """One depth map (metric, registered to the colour image)."""
 
     timestamp_ns: int
     depth_m: np.ndarray  # [H, W] float32 metres, NaN where invalid
     K: np.ndarray  # [3, 3] intrinsics of this depth map
+
+
+#: Depth maps in stamp order, each as (stamp ns, a loader giving the map in metres or None).
+#: The loader defers decoding: a cursor decodes only the maps it returns.
+DepthStream = Iterator[tuple[int, Callable[[], "np.ndarray | None"]]]
+
+
+class DepthCursor:
+    """Depth maps by stamp from an in-order stream, for queries in (mostly) increasing order.
+
+    Queries that move forward read the stream once, holding only the maps within the
+    tolerance of the last query; a query before that window starts the stream again (a
+    rewound replay), so any order works, in-order queries cost one pass.
+    """
+
+    def __init__(self, open_stream: Callable[[], DepthStream]) -> None:
+        self._open_stream = open_stream
+        self._stream: DepthStream | None = None
+        self._window: deque[tuple[int, Callable[[], np.ndarray | None]]] = deque()
+        self._dropped_ns: int | None = None  # newest stamp let go of since the last start
+        self._cached: tuple[int, np.ndarray | None] | None = None
+
+    def _restart(self) -> None:
+        self.close()
+        self._stream = self._open_stream()
+
+    def _advance_to(self, limit_ns: int) -> None:
+        """Read the stream up to ``limit_ns`` (and one map past it, kept for later)."""
+        while not self._window or self._window[-1][0] <= limit_ns:
+            item = next(self._stream, None)
+            if item is None:
+                return
+            self._window.append(item)
+
+    def at(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
+        """The map nearest ``stamp_ns`` within ``tolerance_ns``, or None."""
+        stamp_ns = int(stamp_ns)
+        earliest = stamp_ns - tolerance_ns
+        if self._stream is None or (self._dropped_ns is not None and earliest <= self._dropped_ns):
+            self._restart()  # a map this query may need was let go of: read again
+        self._advance_to(stamp_ns + tolerance_ns)
+        while len(self._window) > 1 and self._window[0][0] < earliest:
+            self._dropped_ns = self._window.popleft()[0]  # too old for this query
+        near = [(abs(t - stamp_ns), t, load) for t, load in self._window]
+        near = [c for c in near if c[0] <= tolerance_ns]
+        if not near:
+            return None
+        _, t, load = min(near, key=lambda c: c[0])
+        if self._cached is None or self._cached[0] != t:
+            self._cached = (t, load())
+        return self._cached[1]
+
+    def close(self) -> None:
+        """Stop reading (closes a bag reader behind the stream)."""
+        stream, self._stream = self._stream, None
+        if stream is not None and hasattr(stream, "close"):
+            stream.close()
+        self._window.clear()
+        self._cached = None
+        self._dropped_ns = None
 
 
 class Sequence(ABC):
@@ -123,6 +193,48 @@ class Sequence(ABC):
     def ground_truth_cloud(self) -> np.ndarray | None:
         """Reference point cloud [N, 3] (Long3D); None where the format has none."""
         return None
+
+    # ------------------------------------------------------------------ robot inputs
+
+    def odometry_track(
+        self, odom_frame: str = "odom", base_frame: str = "base_link"
+    ) -> PoseTrack | None:
+        """The robot's odometry ``T_odom_base`` over time, or None where the source has none."""
+        return None
+
+    def camera_mount(
+        self, base_frame: str = "base_link", camera_frame: str | None = None
+    ) -> np.ndarray | None:
+        """The fixed mount ``T_base_cam`` [4, 4] (camera points -> base), or None if unknown.
+
+        ``camera_frame`` None means the frame of the colour images.
+        """
+        return None
+
+    def _depth_stream(self) -> DepthStream:
+        """Depth maps in stamp order with deferred loading (formats override for speed)."""
+        for depth in self.iter_ground_truth_depth():
+            yield depth.timestamp_ns, (lambda d=depth: d.depth_m)
+
+    def depth_at(self, stamp_ns: int, tolerance_ns: int = 20_000_000) -> np.ndarray | None:
+        """The metric depth map [H, W] (metres, NaN invalid) nearest ``stamp_ns``, or None.
+
+        The same stream as ``iter_ground_truth_depth``, registered to the colour images.
+        Meant to be called once per image, in order: the depth is read alongside the images
+        in one pass, never loaded whole (see ``DepthCursor``).
+        """
+        if not self.has_ground_truth_depth():
+            return None
+        cursor = getattr(self, "_depth_cursor", None)
+        if cursor is None:
+            cursor = self._depth_cursor = DepthCursor(self._depth_stream)
+        return cursor.at(stamp_ns, tolerance_ns)
+
+    def close(self) -> None:
+        """Release what ``depth_at`` holds open (a bag reader); the sequence stays usable."""
+        cursor = getattr(self, "_depth_cursor", None)
+        if cursor is not None:
+            cursor.close()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -6,6 +6,11 @@
 epoch stamps in seconds become the frame times, otherwise frames are ``1 / fps`` apart.
 The TUM, 7-Scenes and Long3D loaders build on ``FileSequence``. Images are decoded by
 ``infinitevggt_ros.decode``; a file that cannot be decoded becomes ``Frame.unreadable``.
+
+A robot's recording next to the images: ``odometry.txt`` (a TUM trajectory of
+``T_odom_base``, stamped like the frames) and ``camera_mount.txt`` (``T_base_cam`` as one
+``x y z qx qy qz qw`` line), read by ``FileSequence.odometry_track`` / ``camera_mount`` and
+written by ``write_camera_mount`` (and the synthetic generator).
 """
 
 from __future__ import annotations
@@ -17,13 +22,62 @@ from pathlib import Path
 
 import numpy as np
 
-from infinitevggt_ros.offline.sequences.base import DatasetError, Frame, Sequence, list_images
+from infinitevggt_ros.offline.sequences.base import (
+    DatasetError,
+    Frame,
+    PoseTrack,
+    Sequence,
+    list_images,
+    pose_from_tq,
+)
 from infinitevggt_ros.stamps import seconds_to_ns
 
 logger = logging.getLogger(__name__)
 
 FOLDER_FRAME_ID = "camera"  # image files carry no frame id
 _EPOCH_2001_NS = 1_000_000_000 * 1_000_000_000
+ODOMETRY_FILENAME = "odometry.txt"
+CAMERA_MOUNT_FILENAME = "camera_mount.txt"
+
+
+def write_camera_mount(path: Path | str, T_base_cam: np.ndarray, parent: str, child: str) -> Path:
+    """Write the mount ``T_base_cam`` [4, 4] as ``x y z qx qy qz qw`` with a comment header."""
+    from scipy.spatial.transform import Rotation
+
+    path = Path(path)
+    T = np.asarray(T_base_cam, dtype=np.float64)
+    q = Rotation.from_matrix(T[:3, :3]).as_quat()
+    q = -q if q[3] < 0 else q  # w >= 0, as static_transform_publisher examples write it
+    values = (*T[:3, 3], *q)
+    path.write_text(
+        f"# camera mount {parent} -> {child} (camera points -> base)\n"
+        "# x y z qx qy qz qw\n" + " ".join(f"{v:.9f}" for v in values) + "\n"
+    )
+    return path
+
+
+def read_camera_mount(path: Path | str) -> np.ndarray:
+    """The mount [4, 4] of a ``camera_mount.txt``.
+
+    Raises:
+        DatasetError: unreadable, malformed or not a rigid transform (names the file).
+    """
+    path = Path(path)
+    try:
+        lines = [ln.strip() for ln in path.read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read: {exc}") from exc
+    rows = [ln for ln in lines if ln and not ln.startswith("#")]
+    try:
+        values = [float(v) for v in rows[0].replace(",", " ").split()] if rows else []
+    except ValueError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
+    if len(rows) != 1 or len(values) != 7:
+        raise DatasetError(f"{path}: expected one line 'x y z qx qy qz qw'")
+    T = pose_from_tq(np.array(values[:3]), np.array(values[3:]))
+    if not np.all(np.isfinite(T)):
+        raise DatasetError(f"{path}: the mount is not finite (or its quaternion is zero)")
+    return T
 
 
 def read_frame_image(index: int, stamp_ns: int, path: Path, frame_id: str) -> Frame:
@@ -79,6 +133,29 @@ class FileSequence(Sequence):
     def iter_frames(self) -> Iterator[Frame]:
         for i, (stamp, image) in enumerate(zip(self._stamps, self._images)):
             yield read_frame_image(i, int(stamp), image, FOLDER_FRAME_ID)
+
+    def odometry_track(
+        self, odom_frame: str = "odom", base_frame: str = "base_link"
+    ) -> PoseTrack | None:
+        """``odometry.txt`` beside the images (its frames are the ones asked for), or None."""
+        from infinitevggt_ros.offline.tum import read_tum_trajectory
+
+        path = self.path / ODOMETRY_FILENAME
+        if not path.is_file():
+            return None
+        track, dropped = read_tum_trajectory(path).finite_poses()
+        if dropped:
+            logger.warning("%s: %d non-finite odometry poses left out", path, dropped)
+        if track.timestamps_ns.size == 0:
+            return None
+        return PoseTrack(track.timestamps_ns, track.T_world_cam, odom_frame)
+
+    def camera_mount(
+        self, base_frame: str = "base_link", camera_frame: str | None = None
+    ) -> np.ndarray | None:
+        """``camera_mount.txt`` beside the images (a folder has one camera), or None."""
+        path = self.path / CAMERA_MOUNT_FILENAME
+        return read_camera_mount(path) if path.is_file() else None
 
 
 def stamp_from_name(path: Path) -> int | None:

@@ -6,7 +6,11 @@
 raises many exception types, e.g. ``TypeError`` on a truncated mcap) into a DatasetError
 naming the bag. ``RosbagSequence`` streams the colour topic (picked automatically when only
 one carries colour), takes ground-truth depth from a depth Image topic with its CameraInfo,
-and ground-truth poses from /tf and /tf_static. A message that cannot be deserialised or
+and ground-truth poses from /ground_truth/tf when the bag has it (a robot's bag, whose /tf
+tree already gives the camera a parent), else from /tf and /tf_static. A robot's inputs:
+odometry (``odometry_track``: the /tf chain odom -> base, else a nav_msgs/Odometry topic),
+the camera mount (``camera_mount``: /tf_static) and metric depth by stamp (``depth_at``,
+the depth topic read alongside the images). A message that cannot be deserialised or
 decoded becomes ``Frame.unreadable``, never an exception that ends the replay.
 """
 
@@ -22,6 +26,7 @@ import numpy as np
 from infinitevggt_ros.offline.sequences.base import (
     DatasetError,
     DepthFrame,
+    DepthStream,
     Frame,
     PoseTrack,
     Sequence,
@@ -35,6 +40,12 @@ logger = logging.getLogger(__name__)
 DEPTH_ENCODINGS = ("16UC1", "32FC1", "mono16")
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 TF_TOPICS = ("/tf", "/tf_static")
+TF_STATIC_TOPIC = "/tf_static"
+#: Ground truth kept off the /tf tree (a robot's /tf gives the camera its odometry parent).
+GROUND_TRUTH_TF_TOPIC = "/ground_truth/tf"
+ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
+# A mount found on /tf (not /tf_static) counts as fixed if it moves less than this (m, rad).
+_FIXED_TOLERANCE = 1e-6
 DEFAULT_FRAME_ID = "camera"  # for images whose header has none
 _MAX_TF_CHAIN = 64  # a TF tree deeper than this is a loop
 
@@ -204,12 +215,13 @@ class RosbagSequence(Sequence):
                 break
         return self._frame_id or ""
 
-    def ground_truth_poses(self) -> PoseTrack | None:
-        tf_topics = [t for t in TF_TOPICS if t in self.topics]
-        if not tf_topics or not self.camera_frame:
-            return None
+    def _tf_edges(self, topics) -> dict[tuple[str, str], list[tuple[int, np.ndarray]]]:
+        """(parent, child) -> [(stamp, T_parent_child)] of the TF messages on ``topics``."""
         edges: dict[tuple[str, str], list[tuple[int, np.ndarray]]] = {}
-        for _, _, msg in self._iter_messages(tf_topics):
+        present = [t for t in topics if t in self.topics]
+        if not present:
+            return edges
+        for _, _, msg in self._iter_messages(present):
             for tf in msg.transforms:
                 t = tf.transform.translation
                 q = tf.transform.rotation
@@ -218,7 +230,92 @@ class RosbagSequence(Sequence):
                     continue  # a NaN or zero-quaternion sample: the others still compose
                 key = (tf.header.frame_id.lstrip("/"), tf.child_frame_id.lstrip("/"))
                 edges.setdefault(key, []).append((stamp_to_ns(tf.header.stamp), T))
+        return edges
+
+    def ground_truth_poses(self) -> PoseTrack | None:
+        """Camera poses from /ground_truth/tf if the bag has it, else from /tf + /tf_static."""
+        topics = (GROUND_TRUTH_TF_TOPIC,) if GROUND_TRUTH_TF_TOPIC in self.topics else TF_TOPICS
+        if not any(t in self.topics for t in topics) or not self.camera_frame:
+            return None
+        edges = self._tf_edges(topics)
         return track_from_tf_edges(edges, self.camera_frame.lstrip("/"), self.world_frame)
+
+    # ------------------------------------------------------------------ robot inputs
+
+    def odometry_track(
+        self,
+        odom_frame: str = "odom",
+        base_frame: str = "base_link",
+        odometry_topic: str | None = None,
+    ) -> PoseTrack | None:
+        """``T_odom_base`` over time: the TF chain ``odom_frame -> base_frame`` if /tf has it
+        (static links such as base_footprint -> base_link composed in), else a
+        nav_msgs/Odometry topic (``odometry_topic``, or the bag's only one, or /odom).
+        None, with a warning saying what was found, when neither holds it.
+        """
+        odom_frame, base_frame = odom_frame.lstrip("/"), base_frame.lstrip("/")
+        if odometry_topic is None:
+            edges = self._tf_edges(TF_TOPICS)
+            chain = _tf_chain({c: p for p, c in edges}, base_frame, odom_frame)
+            if len(chain) > 1 and chain[-1] == odom_frame:
+                return track_from_tf_edges(edges, base_frame, odom_frame)
+        topic = odometry_topic or self._odometry_topic()
+        if topic is None:
+            logger.warning(
+                "%s: no odometry: no TF chain %s -> %s and no %s topic",
+                self.path, odom_frame, base_frame, ODOMETRY_TYPE,
+            )  # fmt: skip
+            return None
+        if topic not in self.topics or self.topics[topic].msgtype != ODOMETRY_TYPE:
+            raise DatasetError(f"{self.path}: no {ODOMETRY_TYPE} topic {topic!r}")
+        return self._odometry_from_topic(topic, odom_frame, base_frame)
+
+    def _odometry_topic(self) -> str | None:
+        found = sorted(t.topic for t in self.topics.values() if t.msgtype == ODOMETRY_TYPE)
+        if len(found) > 1 and "/odom" not in found:
+            logger.warning("%s: odometry topics %s; using %s", self.path, found, found[0])
+        return "/odom" if "/odom" in found else (found[0] if found else None)
+
+    def _odometry_from_topic(self, topic: str, odom_frame: str, base_frame: str):
+        samples, other = {}, set()
+        for _, bag_time_ns, msg in self._iter_messages([topic]):
+            parent = msg.header.frame_id.lstrip("/") or odom_frame
+            child = msg.child_frame_id.lstrip("/") or base_frame
+            if (parent, child) != (odom_frame, base_frame):
+                other.add(f"{parent} -> {child}")
+                continue
+            p, q = msg.pose.pose.position, msg.pose.pose.orientation
+            T = pose_from_tq(np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w]))
+            if np.all(np.isfinite(T)):  # a bad sample is skipped; the others still count
+                samples[stamp_to_ns(msg.header.stamp) or bag_time_ns] = T
+        if not samples:
+            logger.warning(
+                "%s: %s holds no odometry %s -> %s (found: %s)", self.path, topic,
+                odom_frame, base_frame, ", ".join(sorted(other)) or "no valid message",
+            )  # fmt: skip
+            return None
+        stamps = np.array(sorted(samples), dtype=np.int64)
+        return PoseTrack(stamps, np.array([samples[int(t)] for t in stamps]), odom_frame)
+
+    def camera_mount(
+        self, base_frame: str = "base_link", camera_frame: str | None = None
+    ) -> np.ndarray | None:
+        """``T_base_cam`` composed from /tf_static, else from /tf links that never move.
+
+        ``camera_frame`` None: the colour images' frame. None, with a warning, when no
+        fixed chain joins the two frames.
+        """
+        base = base_frame.lstrip("/")
+        camera = (camera_frame or self.camera_frame).lstrip("/")
+        if camera == base:
+            return np.eye(4)
+        for topics in ((TF_STATIC_TOPIC,), TF_TOPICS):
+            edges = self._tf_edges(topics)
+            chain = _tf_chain({c: p for p, c in edges}, camera, base)
+            if len(chain) > 1 and chain[-1] == base:
+                return _fixed_chain(edges, chain, self.path)
+        logger.warning("%s: no TF chain %s -> %s for the camera mount", self.path, base, camera)
+        return None
 
     def has_ground_truth_depth(self) -> bool:
         return self.depth_topic is not None
@@ -242,6 +339,25 @@ class RosbagSequence(Sequence):
                 for _, _, msg in self._iter_messages([info_topic]):
                     return np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
         return None
+
+    def _depth_stream(self) -> DepthStream:
+        """The depth topic in bag order; a map is decoded only when ``depth_at`` wants it.
+
+        Needs no CameraInfo: the depth is registered to the colour images.
+        """
+        from infinitevggt_ros.decode import decode_depth_image
+
+        def load(msg):
+            try:
+                return decode_depth_image(msg)
+            except ValueError as exc:  # BadMessageError: no depth for this image
+                logger.warning("%s: depth message skipped: %s", self.path, exc)
+                return None
+
+        if self.depth_topic is None:
+            return
+        for _, bag_time_ns, msg in self._iter_messages([self.depth_topic]):
+            yield stamp_to_ns(msg.header.stamp) or bag_time_ns, (lambda m=msg: load(m))
 
     def iter_ground_truth_depth(self) -> Iterator[DepthFrame]:
         from infinitevggt_ros.decode import decode_depth_image
@@ -273,6 +389,23 @@ def _tf_chain(parent_of: dict[str, str], camera_frame: str, world_frame: str | N
     while chain[-1] in parent_of and chain[-1] != world_frame and len(chain) < _MAX_TF_CHAIN:
         chain.append(parent_of[chain[-1]])
     return chain
+
+
+def _fixed_chain(edges, chain: list[str], path: Path) -> np.ndarray | None:
+    """``T_top_bottom`` of a chain (bottom frame first) whose links must not move."""
+    T = np.eye(4)
+    for child, parent in zip(chain, chain[1:]):
+        samples = [S for _, S in edges[(parent, child)]]
+        first = samples[0]
+        moved = max(float(np.max(np.abs(S - first))) for S in samples)
+        if moved > _FIXED_TOLERANCE:
+            logger.warning(
+                "%s: TF %s -> %s moves (by up to %.3g); not a fixed camera mount",
+                path, parent, child, moved,
+            )  # fmt: skip
+            return None
+        T = first @ T
+    return T
 
 
 def track_from_tf_edges(

@@ -9,6 +9,7 @@ drop and count.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from infinitevggt_ros.offline.sequences.base import (
     DatasetError,
     DepthFrame,
+    DepthStream,
     PoseTrack,
     natural_key,
 )
@@ -69,12 +71,17 @@ class SevenScenesSequence(FileSequence):
         return Path(self._stem(0) + ".depth.png").is_file()
 
     def iter_ground_truth_depth(self) -> Iterator[DepthFrame]:
+        for stamp, load in self._depth_stream():
+            depth = load()
+            if depth is not None:
+                yield DepthFrame(stamp, depth, self.K)
+
+    def _depth_stream(self) -> DepthStream:
+        """The frames' depth files in order, each decoded only when asked for (``depth_at``)."""
         for i, stamp in enumerate(self._stamps):
             depth_file = Path(self._stem(i) + ".depth.png")
-            if not depth_file.is_file():
-                continue
-            depth = read_depth_file(
-                depth_file, SEVEN_SCENES_DEPTH_FACTOR, SEVEN_SCENES_INVALID_DEPTH
-            )
-            if depth is not None:
-                yield DepthFrame(int(stamp), depth, self.K)
+            if depth_file.is_file():
+                yield int(stamp), functools.partial(
+                    read_depth_file, depth_file, SEVEN_SCENES_DEPTH_FACTOR,
+                    SEVEN_SCENES_INVALID_DEPTH,
+                )  # fmt: skip

@@ -8,6 +8,7 @@ The text formats themselves (trajectory and list files, the depth scale) are rea
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from infinitevggt_ros.offline import tum as tum_files
-from infinitevggt_ros.offline.sequences.base import DatasetError, DepthFrame, PoseTrack
+from infinitevggt_ros.offline.sequences.base import (
+    DatasetError,
+    DepthFrame,
+    DepthStream,
+    PoseTrack,
+)
 from infinitevggt_ros.offline.sequences.folder import FileSequence, read_depth_file
 
 logger = logging.getLogger(__name__)
@@ -72,10 +78,20 @@ class TumSequence(FileSequence):
         return (self.path / "depth.txt").is_file() and self.K is not None
 
     def iter_ground_truth_depth(self) -> Iterator[DepthFrame]:
+        for stamp, load in self._depth_stream():
+            depth = load()
+            if depth is not None:
+                yield DepthFrame(stamp, depth, self.K)
+
+    def _depth_stream(self) -> DepthStream:
+        """depth.txt's maps in order, each decoded only when asked for (``depth_at``)."""
         if not self.has_ground_truth_depth():
             return
         for stamp, name in tum_files.read_tum_list(self.path / "depth.txt"):
             # TUM marks missing depth with 0.
-            depth = read_depth_file(self.path / name, tum_files.TUM_DEPTH_FACTOR, invalid=0)
-            if depth is not None:
-                yield DepthFrame(stamp, depth, self.K)
+            yield (
+                stamp,
+                functools.partial(
+                    read_depth_file, self.path / name, tum_files.TUM_DEPTH_FACTOR, 0
+                ),
+            )
