@@ -297,3 +297,41 @@ def test_gap_detector_counts_missing_frames_at_a_steady_rate():
     assert sum(missing) == 2 and detector.gaps == 1
     # A jump back (a new sequence) is not a gap; the period is learnt again.
     assert detector.observe(0) == 0 and detector.observe(period * 100) == 0
+
+
+def test_scale_source_without_its_input_keeps_the_fallback_with_a_reason():
+    from infinitevggt_ros.session import RobotInputs
+
+    engine = EngineTestDouble()
+    session = StreamSession(
+        engine,
+        SessionConfig(model_width=MODEL_WIDTH, scale_source="odometry", output=OutputOptions(2.0)),
+        mount=lambda _frame: np.eye(4),
+    )
+    frame = session.process(image(), 10, "cam", robot=RobotInputs(odometry_problem="late"))
+    assert frame.options.scale == 2.0 and frame.scale_estimate.state == "waiting"
+    assert "no odometry: late" in frame.scale_estimate.reason
+    depth_session, _ = make_session(scale_source="depth")
+    wrong = RobotInputs(metric_depth=np.ones((5, 5)))
+    frame = depth_session.process(image(), 10, "cam", robot=wrong)
+    assert frame.options.scale == 1.0 and frame.scale_estimate.reason  # says why (size)
+
+
+def test_map_to_odom_without_odometry_never_enters_the_memory():
+    from infinitevggt_ros.session import RobotInputs
+
+    engine = EngineTestDouble()
+    session = StreamSession(
+        engine,
+        SessionConfig(model_width=MODEL_WIDTH, tf_mode="map_to_odom"),
+        mount=lambda _frame: np.eye(4),
+    )
+    with pytest.raises(FrameSkipped, match="odometry at the image stamp: no odometry yet") as skip:
+        session.process(image(), 10, "cam", robot=RobotInputs(odometry_problem="no odometry yet"))
+    assert skip.value.kind == "no_odometry" and engine.steps == []
+    T_odom_base = np.eye(4)
+    T_odom_base[:3, 3] = [5.0, 0, 0]
+    frame = session.process(image(), 20, "cam", robot=RobotInputs(T_odom_base=T_odom_base))
+    # The first frame: map = the base at the start, so map -> odom undoes the odometry.
+    assert (frame.frames.fixed_frame, frame.frames.tf_child) == ("map", "odom")
+    np.testing.assert_allclose(frame.T_tf[:3, 3], [-5.0, 0, 0], atol=1e-9)
