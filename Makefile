@@ -20,7 +20,7 @@ help:
 	@echo "               on loopback-only DDS"
 	@echo "make typecheck mypy over the package (pyproject.toml [tool.mypy]: strict on the core)"
 	@echo "make format-check  ruff format --check (what make test and test_flake8 require)"
-	@echo "make setup     create/update .venv and the stand-in tf2_msgs (scripts/dev_env.sh)"
+	@echo "make setup     create/update .venv and the ROS tools overlay, or the stand-in tf2_msgs"
 	@echo "make build     colcon build of this package into .build/ws"
 	@echo "make lint      ruff over the code (the same rules test_flake8/test_pep257 use)"
 	@echo "make format    ruff format (black-compatible, line length 99)"

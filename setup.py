@@ -36,7 +36,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            f"stream_node = {PACKAGE_NAME}.ros.node:main",
+            f"stream_node = {PACKAGE_NAME}.ros.stream_node_entry:main",
             f"infinitevggt-replay = {PACKAGE_NAME}.offline.replay_cli:main",
             f"infinitevggt-eval = {PACKAGE_NAME}.offline.eval:main",
             f"infinitevggt-bench = {PACKAGE_NAME}.offline.bench:main",

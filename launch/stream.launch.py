@@ -47,6 +47,16 @@ def generate_launch_description() -> LaunchDescription:
             description="sensor_msgs/CameraInfo of the images (optional)",
         ),
         DeclareLaunchArgument(
+            "odom_topic",
+            default_value="odom",
+            description="nav_msgs/Odometry of the robot (optional: odometry_source topic)",
+        ),
+        DeclareLaunchArgument(
+            "depth_topic",
+            default_value="depth",
+            description="metric depth registered to the camera (optional: scale_source depth)",
+        ),
+        DeclareLaunchArgument(
             "checkpoint",
             default_value="",
             description="StreamVGGT checkpoint (checkpoints.pth); default: the params file's",
@@ -120,6 +130,8 @@ def _start(context, share: str) -> list:
             # image_transport naming: the compressed stream of <topic> is <topic>/compressed.
             ("image/compressed", f"{image_topic}/compressed"),
             ("camera_info", argument("camera_info_topic")),
+            ("odom", argument("odom_topic")),
+            ("depth", argument("depth_topic")),
         ],
         on_exit=_on_node_exit,
     )

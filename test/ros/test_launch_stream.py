@@ -353,6 +353,8 @@ def test_show_args_lists_every_launch_argument():
     assert names == {
         "image_topic",
         "camera_info_topic",
+        "odom_topic",
+        "depth_topic",
         "checkpoint",
         "random_weights",
         "params_file",
@@ -401,12 +403,6 @@ def test_ctrl_c_twice_mid_frame_exits_zero_without_traceback(tmp_path, second_af
     assert "[stream_node-1]: process has finished cleanly" in output, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node change needed: a SIGINT while stream_node imports torch or builds the model "
-    "(before rclpy handles it) ends in a KeyboardInterrupt traceback, exit -2; remove this "
-    "marker once the entry point catches it",
-)
 def test_ctrl_c_during_node_start_up_exits_zero_without_traceback(tmp_path):
     launch = Launch(
         tmp_path / "launch.log",

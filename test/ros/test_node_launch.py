@@ -19,6 +19,8 @@ LAUNCH_FILE = REPO / "launch" / "stream.launch.py"
 ARGUMENTS = {
     "image_topic",
     "camera_info_topic",
+    "odom_topic",
+    "depth_topic",
     "checkpoint",
     "random_weights",
     "params_file",
