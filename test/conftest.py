@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+# Launch files run by the `launch_test` runner (test/ros/test_launch_testing.py), not pytest.
+collect_ignore = ["ros/launch_data"]
+
 TEST_DIR = Path(__file__).resolve().parent
 ROS_TEST_DIR = TEST_DIR / "ros"
 REPO_ROOT = TEST_DIR.parent

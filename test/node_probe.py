@@ -19,6 +19,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseWithCovarianceStamped
 from lifecycle_msgs.srv import ChangeState, GetState
 from message_codecs import (
     rgb_to_image,
@@ -131,6 +132,7 @@ class Probe:
             "depth_info": (CameraInfo, f"{node}/depth/camera_info", reliable),
             "confidence": (Image, f"{node}/confidence", reliable),
             "odometry": (Odometry, f"{node}/odometry", reliable),
+            "pose": (PoseWithCovarianceStamped, f"{node}/pose", reliable),
             "path": (PathMsg, f"{node}/path", latched),
             "diagnostics": (DiagnosticArray, "/diagnostics", reliable),
             "rosout": (Log, "/rosout", reliable),
@@ -284,7 +286,7 @@ def send_frame(probe: Probe, rgb: np.ndarray, encoding: str = "rgb8", frame_id=C
 
 def wait_for_frame(probe: Probe, stamp: Time) -> dict:
     """Waits until every per-frame output with ``stamp`` arrived; returns them."""
-    keys = ["points", "depth", "depth_info", "confidence", "odometry"]
+    keys = ["points", "depth", "depth_info", "confidence", "odometry", "pose"]
 
     def arrived():
         found = {key: probe.by_stamp(key, stamp) for key in keys}

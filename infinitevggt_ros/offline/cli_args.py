@@ -28,12 +28,32 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def float_at_least(minimum: float, inclusive: bool = True) -> Callable[[str], float]:
+    """argparse type: a finite number >= ``minimum`` (> with ``inclusive`` False)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
+        if not ok:
+            bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+        return value
+
+    return parse
+
+
+#: A finite number > 0.
+positive_float = float_at_least(0.0, inclusive=False)
+#: A finite number >= 0.
+non_negative_float = float_at_least(0.0)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose errors are one line with exit status 2, as the commands' other errors
+    (no usage dump: the line says what is wrong and points at --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

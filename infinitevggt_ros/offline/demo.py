@@ -20,31 +20,17 @@ from pathlib import Path
 
 from infinitevggt_ros.offline import eval as evaluation
 from infinitevggt_ros.offline import replay, synthetic
+from infinitevggt_ros.offline.cli_args import int_at_least
 
 logger = logging.getLogger(__name__)
-
-
-def _at_least(minimum: int):
-    """argparse type: an integer >= ``minimum`` (bad values exit 2 before anything is written)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
-    p.add_argument("--frames", type=_at_least(1), default=40, help="synthetic frames")
-    p.add_argument("--width", type=_at_least(2), default=160, help="synthetic image width")
-    p.add_argument("--height", type=_at_least(2), default=120, help="synthetic image height")
+    p.add_argument("--frames", type=int_at_least(1), default=40, help="synthetic frames")
+    p.add_argument("--width", type=int_at_least(2), default=160, help="synthetic image width")
+    p.add_argument("--height", type=int_at_least(2), default=120, help="synthetic image height")
     p.add_argument(
         "--checkpoint",
         default=None,

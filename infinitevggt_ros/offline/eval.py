@@ -44,6 +44,11 @@ from typing import Any
 import numpy as np
 
 from infinitevggt_ros import metrics
+from infinitevggt_ros.offline.cli_args import (
+    int_at_least,
+    non_negative_float,
+    positive_float,
+)
 from infinitevggt_ros.offline.ply import read_ply
 from infinitevggt_ros.offline.replay_report import (
     BAG_DIRNAME,
@@ -759,33 +764,9 @@ def format_markdown(report: EvalReport) -> str:
 # --------------------------------------------------------------------------- command line
 
 
-def _number(text: str, kind: type, minimum: float, inclusive: bool):
-    """argparse type: a finite ``kind`` above ``minimum`` (refused with exit status 2)."""
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
-    if not ok:
-        bound = f">= {minimum}" if inclusive else f"> {minimum}"
-        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    return _number(text, int, 1, True)
-
-
-def positive_float(text: str) -> float:
-    return _number(text, float, 0.0, False)
-
-
-def non_negative_float(text: str) -> float:
-    return _number(text, float, 0.0, True)
-
-
-def window_frames(text: str) -> int:
-    return _number(text, int, 3, True)
+#: The eval's value rules (shared with the other offline commands: ``cli_args``).
+positive_int = int_at_least(1)
+window_frames = int_at_least(3)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from infinitevggt_ros.offline.cli_args import OneLineErrorParser, int_at_least, non_negative_float
 from infinitevggt_ros.offline.replay import ReplayOptions, namespace_problem, replay_sequence
 from infinitevggt_ros.offline.replay_report import BAG_DIRNAME, format_report
 from infinitevggt_ros.ros.params import (
@@ -30,35 +31,6 @@ from infinitevggt_ros.ros.topics import NODE_NAME
 PROG = "infinitevggt-replay"
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with its errors as one line, like the replay's other errors (no usage dump)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def ros_namespace(text: str) -> str:
     """argparse type: a namespace for the recorded topics."""
     problem = namespace_problem(text)
@@ -68,7 +40,7 @@ def ros_namespace(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Replay a rosbag2 / image folder / TUM / 7-Scenes / Long3D sequence through "
         "InfiniteVGGT with the node's session and messages; write a bag, trajectory, fused "
@@ -77,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path, help="bag (folder or .mcap/.db3) or sequence folder")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     parser.add_argument("--topic", help="image topic of a bag with several colour topics")
-    parser.add_argument("--every-n", type=positive_int, default=1, help="use every n-th frame")
+    parser.add_argument("--every-n", type=int_at_least(1), default=1, help="use every n-th frame")
     parser.add_argument(
-        "--max-frames", type=positive_int, default=None, help="stop after this many"
+        "--max-frames", type=int_at_least(1), default=None, help="stop after this many"
     )
     parser.add_argument(
         "--node-name", type=ros_namespace, default=NODE_NAME, help="topic namespace of the outputs"

@@ -39,7 +39,7 @@ FRAMES = [
     (3.5, "second_camera", (112, 140)),
     (4.5, "second_camera", (112, 140)),
 ]
-KEYS = ("points", "depth", "depth_info", "confidence", "odometry", "path")
+KEYS = ("points", "depth", "depth_info", "confidence", "odometry", "pose", "path")
 # Both sides: same model, same outputs, every path published, one CPU thread (bitwise equal).
 SETTINGS = {
     "random_weights": "tiny",

@@ -207,7 +207,7 @@ def test_float64_weights_beyond_float32_range_are_refused(tmp_path, tiny_state):
         StreamVGGT.from_checkpoint(tmp_path / "huge.pth", "tiny")
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_random_weights_give_finite_positive_intrinsics(seed):
     # The node refuses frames whose intrinsics are not finite; demos and tests that run
     # on random weights must still publish (fx was inf: fov_w came out 0).
