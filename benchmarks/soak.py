@@ -20,7 +20,8 @@ exits with status 1 (printing the figures) when resident memory grows by more th
 ``--max-message-growth-pct`` over the second half. The message time judged is the thread's
 CPU time: it grows with the work per frame as the wall clock does, but not when other
 processes take the cores (the wall-clock figures are recorded and fitted too). Writes a
-JSON record (with the machine) and a PNG plot. Not a test: it takes minutes.
+JSON record (with the machine) and a PNG plot. Not a test: it takes minutes. Runs much
+shorter than 5,000 frames fail on memory by design: the caches fill until frame ~1,100.
 
     source scripts/ros_env.sh   # the tf2_msgs the node publishes /tf with (else: bare TF)
     nice -n 10 python benchmarks/soak.py --frames 5000 \
@@ -336,30 +337,40 @@ def plot_soak(record: dict[str, Any], path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from infinitevggt_ros.offline.cli_args import (
+        OneLineErrorParser,
+        int_at_least,
+        non_negative_float,
+        positive_float,
+    )
     from infinitevggt_ros.ros.params import REPLAY_PARAMETER_NAMES, add_parameter_arguments
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
+        prog="soak.py",
         description="CPU soak of the node's per-frame path without DDS (see the module "
         "docstring); exit status 1 when memory or message time grows.",
         allow_abbrev=False,
     )
     soak = parser.add_argument_group("soak")
-    soak.add_argument("--frames", type=int, default=5000)
-    soak.add_argument("--window", type=int, default=100, help="frames per record")
-    soak.add_argument("--camera-width", type=int, default=112, help="camera px")
-    soak.add_argument("--camera-height", type=int, default=84, help="camera px")
-    soak.add_argument("--bank", type=int, default=60, help="distinct frames, looped")
-    soak.add_argument("--fps", type=float, default=30.0, help="camera rate (image stamps)")
-    soak.add_argument("--max-rss-growth-mb", type=float, default=5.0, help="per 1,000 frames")
+    count = int_at_least(1)
+    soak.add_argument("--frames", type=count, default=5000)
+    soak.add_argument("--window", type=count, default=100, help="frames per record")
+    soak.add_argument("--camera-width", type=int_at_least(2), default=112, help="camera px")
+    soak.add_argument("--camera-height", type=int_at_least(2), default=84, help="camera px")
+    soak.add_argument("--bank", type=count, default=60, help="distinct frames, looped")
+    soak.add_argument("--fps", type=positive_float, default=30.0, help="camera rate (stamps)")
+    soak.add_argument(
+        "--max-rss-growth-mb", type=non_negative_float, default=5.0, help="per 1,000 frames"
+    )
     soak.add_argument(
         "--max-message-growth-pct",
-        type=float,
+        type=non_negative_float,
         default=20.0,
         help="limit on the message stage's CPU time growth over the second half",
     )
     soak.add_argument(
         "--torch-threads",
-        type=int,
+        type=count,
         default=1,
         help="torch intra-op threads (1: on a shared machine, threads waiting for each other "
         "while another process holds a core made frames 40 times slower)",
@@ -376,12 +387,16 @@ def main(argv: list[str] | None = None) -> int:
     from infinitevggt_ros.offline.bench import describe_machine
     from infinitevggt_ros.ros.params import params_from_args
 
-    args = build_parser().parse_args(argv)
-    params = params_from_args(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        params = params_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
     if params.tf_mode != "world_to_camera":
-        raise SystemExit("soak: only tf_mode world_to_camera (no camera mount to look up)")
-    if args.frames < 3 * args.window * 2:
-        raise SystemExit("soak: --frames must give at least 3 windows in the second half")
+        parser.error("only --tf-mode world_to_camera (the soak has no camera mount to look up)")
+    if args.frames < 6 * args.window:
+        parser.error("--frames must give at least 3 windows in the second half (6 x --window)")
     result = run_soak(params, args)
     figures = fit_growth(result["windows"], args.frames)
     failures = judge(figures, args)

@@ -46,6 +46,7 @@ from infinitevggt_ros.engine import (
     use_lean_cuda_allocator,
 )
 from infinitevggt_ros.memory import MemoryConfig
+from infinitevggt_ros.offline.cli_args import OneLineErrorParser, int_at_least
 from infinitevggt_ros.ros.params import (
     BENCH_PARAMETER_NAMES,
     NodeParams,
@@ -529,34 +530,14 @@ def plot_result(result: BenchResult, path: Path) -> None:
     plt.close(figure)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with its errors as one line (no usage dump), as the replay's."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be >= 1, got 0")
-    return value
+_non_negative_int = int_at_least(0)
+_positive_int = int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The bench's own options, then the node's engine and memory parameters."""
     defaults = BenchConfig()
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         # No prefix matching: the old --attention would silently become --attention-backend.
         allow_abbrev=False,
