@@ -38,7 +38,7 @@ def float_at_least(minimum: float, inclusive: bool = True) -> Callable[[str], fl
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
         if not ok:
-            bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+            bound = f">= {minimum}" if inclusive else f"> {minimum}"
             raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
         return value
 
