@@ -11,10 +11,9 @@ LINT_PATHS := .
 PYTEST_ARGS ?=
 # The Jazzy leg of make test (make test-jazzy): the tests that import rclpy or ROS messages,
 # run against ROS 2 Jazzy (.venv-jazzy, scripts/jazzy_env.sh). JAZZY=0 skips it in make test.
-# (test/ros/launch_data/ holds the launch_test runner's file: no pytest module.)
-JAZZY_TESTS := test/ros --ignore=test/ros/launch_data test/unit/test_convert.py \
-	test/unit/test_params.py test/unit/test_session.py test/unit/test_replay.py \
-	test/unit/test_decode.py test/unit/test_synthetic.py
+JAZZY_TESTS := test/ros test/unit/test_convert.py test/unit/test_params.py \
+	test/unit/test_session.py test/unit/test_replay.py test/unit/test_decode.py \
+	test/unit/test_synthetic.py
 JAZZY_PYTEST_ARGS ?=
 JAZZY ?= 1
 # Extra arguments for the demo module, e.g. make demo DEMO_ARGS="--frames 20"
@@ -77,7 +76,8 @@ lock: setup
 
 clean:
 	rm -rf .build build install log .pytest_cache .ruff_cache *.egg-info
-	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . \( -path ./.venv -o -path ./.venv-jazzy \) -prune -o -name __pycache__ -type d \
+		-prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf .venv
+	rm -rf .venv .venv-jazzy

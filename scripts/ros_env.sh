@@ -70,5 +70,9 @@ _ivr_rest="$(_ivr_strip "${LD_LIBRARY_PATH:-}")"
 export LD_LIBRARY_PATH="$_ivr_tools/lib${_ivr_rest:+:$_ivr_rest}"
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export FASTDDS_DEFAULT_PROFILES_FILE="$_ivr_root/scripts/fastdds_shm_profile.xml"
+# Jazzy's Fast DDS (2.14) reads the profile from the variable's older name only.
+if [ "$_ivr_venv" = "$_ivr_root/.venv-jazzy" ]; then
+  export FASTRTPS_DEFAULT_PROFILES_FILE="$FASTDDS_DEFAULT_PROFILES_FILE"
+fi
 unset _ivr_root _ivr_venv _ivr_other _ivr_tools _ivr_ws _ivr_sp _ivr_rest
 unset -f _ivr_strip

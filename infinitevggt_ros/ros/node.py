@@ -175,7 +175,11 @@ class StreamNode(LifecycleNode):
         self._warn_until_period = 0
         self._period_count = 0
         self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+        # Post-set callbacks arrived in Iron; on Humble a validated change is applied from
+        # the set callback itself (nothing else here can still refuse it).
+        self._apply_when_validated = not hasattr(self, "add_post_set_parameters_callback")
+        if not self._apply_when_validated:
+            self.add_post_set_parameters_callback(self._apply_parameters)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -415,6 +419,8 @@ class StreamNode(LifecycleNode):
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         reason = "; ".join(describe_change(name) for name in changes)
+        if self._apply_when_validated:
+            self._apply_parameters(parameters)
         return SetParametersResult(successful=True, reason=reason)
 
     def _apply_parameters(self, parameters: list[rclpy.Parameter]) -> None:
