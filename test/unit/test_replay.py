@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from replay_helpers import MODEL_WIDTH, replay_options
 
 from infinitevggt_ros.geometry import R_ROS_OPTICAL
 from infinitevggt_ros.offline import replay as R
@@ -20,25 +21,10 @@ from infinitevggt_ros.offline.replay_report import BAG_DIRNAME
 from infinitevggt_ros.offline.sequences import DatasetError, open_bag_reader
 from infinitevggt_ros.offline.tum import read_tum_trajectory
 
-MODEL_WIDTH = 84  # 40x30 camera -> 84x56 model input (tiny model: well under 1 s/frame)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    from infinitevggt_ros.engine import StreamEngine
-
-    return StreamEngine.from_random_weights("tiny", seed=0)
-
 
 @pytest.fixture(scope="module")
 def seq():
     return S.make_sequence(num_frames=4, width=40, height=30, fps=10.0)
-
-
-def options(**changes) -> R.ReplayOptions:
-    base = dict(random_weights="tiny", model_width=MODEL_WIDTH, progress=False, write_plots=False)
-    base.update(changes)
-    return R.ReplayOptions.with_params(**base)
 
 
 def read_bag(path):
@@ -62,8 +48,8 @@ def read_bag(path):
 def test_replay_of_a_bag_writes_every_output(tmp_path, engine, seq, storage):
     bag = S.write_rosbag(seq, tmp_path / "in_bag", storage=storage)
     # A path every frame (the default period of 1 s would hold the 10 Hz path back).
-    replay_options = options(write_plots=True, path_publish_period_s=0.0)
-    result = R.replay_sequence(bag, tmp_path / "out", replay_options, engine=engine)
+    settings = replay_options(write_plots=True, path_publish_period_s=0.0)
+    result = R.replay_sequence(bag, tmp_path / "out", settings, engine=engine)
 
     assert result.summary.frames == 4 and result.summary.source_kind == "rosbag2"
     assert result.summary.topic == S.BAG_COLOR_TOPIC
@@ -142,7 +128,7 @@ def test_the_path_is_written_at_most_once_a_second_and_at_the_end(tmp_path, engi
     period held the last poses back."""
     seq = S.make_sequence(num_frames=25, width=40, height=30, fps=10.0)
     bag = S.write_rosbag(seq, tmp_path / "in_bag", storage="mcap")
-    result = R.replay_sequence(bag, tmp_path / "out", options(), engine=engine)
+    result = R.replay_sequence(bag, tmp_path / "out", replay_options(), engine=engine)
     stamps = [int(s) for s in seq.timestamps_ns]
     _, msgs = read_bag(result.bag_path)
     assert [t for t, _ in msgs["/infinitevggt/odometry"]] == stamps  # the rest: every frame
@@ -167,16 +153,16 @@ def test_the_path_is_written_at_most_once_a_second_and_at_the_end(tmp_path, engi
 def test_replay_of_an_image_folder_is_deterministic_and_honours_every_n(tmp_path, engine, seq):
     folder = S.write_image_folder(seq, tmp_path / "images")
     a = R.replay_sequence(
-        folder, tmp_path / "a", options(every_n=2, write_bag=False), engine=engine
+        folder, tmp_path / "a", replay_options(every_n=2, write_bag=False), engine=engine
     )
     b = R.replay_sequence(
-        folder, tmp_path / "b", options(every_n=2, write_bag=False), engine=engine
+        folder, tmp_path / "b", replay_options(every_n=2, write_bag=False), engine=engine
     )
     assert [r.index for r in a.records] == [0, 2]
     np.testing.assert_array_equal(a.T_world_cam, b.T_world_cam)
     assert a.bag_path is None and not (tmp_path / "a" / BAG_DIRNAME).exists()
     c = R.replay_sequence(
-        folder, tmp_path / "c", options(max_frames=3, write_bag=False), engine=engine
+        folder, tmp_path / "c", replay_options(max_frames=3, write_bag=False), engine=engine
     )
     assert [r.index for r in c.records] == [0, 1, 2]
     # Frame 2 of the every-2 run saw frame 0 before it, not frames 0 and 1: different memory.
@@ -257,7 +243,9 @@ def test_replay_bag_messages_deserialise_with_rclpy(tmp_path, engine, seq):
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
     folder = S.write_image_folder(seq, tmp_path / "images")
-    result = R.replay_sequence(folder, tmp_path / "out", options(max_frames=2), engine=engine)
+    result = R.replay_sequence(
+        folder, tmp_path / "out", replay_options(max_frames=2), engine=engine
+    )
     classes = {"PointCloud2": PointCloud2, "Image": Image, "CameraInfo": CameraInfo,
                "Odometry": Odometry, "Path": Path}  # fmt: skip
     reader = open_bag_reader(result.bag_path)
@@ -293,14 +281,18 @@ def test_compressed_image_bag_is_replayed(tmp_path, engine, seq):
             msg = Compressed(Header(ros_stamp(ts, f.timestamp_ns), "cam"), "png",
                              np.frombuffer(buf.getvalue(), np.uint8))  # fmt: skip
             writer.write(conn, f.timestamp_ns, ts.serialize_cdr(msg, Compressed.__msgtype__))
-    result = R.replay_sequence(tmp_path / "jpeg_bag", tmp_path / "out", options(), engine=engine)
+    result = R.replay_sequence(
+        tmp_path / "jpeg_bag", tmp_path / "out", replay_options(), engine=engine
+    )
     assert result.summary.frames == 2 and result.summary.topic == "/cam/image/compressed"
 
 
 def test_a_corrupt_image_is_skipped_and_reported(tmp_path, engine, seq, capsys):
     folder = S.write_image_folder(seq, tmp_path / "images")
     (folder / "000001.png").write_bytes(b"\x89PNG truncated")
-    result = R.replay_sequence(folder, tmp_path / "out", options(write_bag=False), engine=engine)
+    result = R.replay_sequence(
+        folder, tmp_path / "out", replay_options(write_bag=False), engine=engine
+    )
     assert [r.index for r in result.records] == [0, 2, 3]
     (skip,) = result.summary.skipped_frames
     assert skip.index == 1 and "000001.png" in skip.reason
@@ -309,7 +301,9 @@ def test_a_corrupt_image_is_skipped_and_reported(tmp_path, engine, seq, capsys):
     for name in folder.iterdir():
         name.write_bytes(b"junk")
     with pytest.raises(DatasetError, match="no frame could be processed"):
-        R.replay_sequence(folder, tmp_path / "out2", options(write_bag=False), engine=engine)
+        R.replay_sequence(
+            folder, tmp_path / "out2", replay_options(write_bag=False), engine=engine
+        )
 
 
 def test_bag_type_hashes_match_the_ros_install(tmp_path, engine, seq):
@@ -317,7 +311,9 @@ def test_bag_type_hashes_match_the_ros_install(tmp_path, engine, seq):
     import sys
 
     folder = S.write_image_folder(seq, tmp_path / "images")
-    result = R.replay_sequence(folder, tmp_path / "out", options(max_frames=1), engine=engine)
+    result = R.replay_sequence(
+        folder, tmp_path / "out", replay_options(max_frames=1), engine=engine
+    )
     reader = open_bag_reader(result.bag_path)
     digests = {c.msgtype: c.digest for c in reader.connections}
     reader.close()
@@ -363,7 +359,7 @@ def test_the_work_folder_goes_inside_the_output_folder_when_its_parent_is_read_o
         return mkdtemp(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkdtemp", beside_refused)
-    result = R.replay_sequence(folder, out, options(max_frames=2), engine=engine)
+    result = R.replay_sequence(folder, out, replay_options(max_frames=2), engine=engine)
     monkeypatch.undo()
     assert places[:2] == [out.parent, out]
     assert result.summary.frames == 2

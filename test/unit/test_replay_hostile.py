@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from replay_helpers import MODEL_WIDTH, replay_options
 
 from infinitevggt_ros.offline import replay as R
 from infinitevggt_ros.offline import replay_cli
@@ -29,26 +30,12 @@ from infinitevggt_ros.offline import replay_report as RR
 from infinitevggt_ros.offline import synthetic as S
 from infinitevggt_ros.offline.sequences import DatasetError, Frame, Sequence, open_bag_reader
 
-MODEL_WIDTH = 84  # 40x30 camera -> 84x56 model input
 USER_FILE = "notes.txt"  # not a replay output: a replay never touches it
-
-
-@pytest.fixture(scope="module")
-def engine():
-    from infinitevggt_ros.engine import StreamEngine
-
-    return StreamEngine.from_random_weights("tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
 def seq():
     return S.make_sequence(num_frames=3, width=40, height=30, fps=10.0)
-
-
-def options(**changes) -> R.ReplayOptions:
-    base = dict(random_weights="tiny", model_width=MODEL_WIDTH, progress=False, write_plots=False)
-    base.update(changes)
-    return R.ReplayOptions.with_params(**base)
 
 
 def snapshot(folder: Path) -> dict[str, object]:
@@ -69,7 +56,7 @@ class Earlier:
     def __init__(self, root: Path, seq, engine) -> None:
         self.input_bag = S.write_rosbag(seq, root / "in_bag", storage="mcap")
         self.out = root / "out"
-        R.replay_sequence(self.input_bag, self.out, options(), engine=engine)
+        R.replay_sequence(self.input_bag, self.out, replay_options(), engine=engine)
         (self.out / USER_FILE).write_text("mine\n")
         self.files = snapshot(self.out)
         self.beside = sorted(p.name for p in root.iterdir())
@@ -152,7 +139,7 @@ def test_bad_options_are_refused_by_the_api_too():
         dict(node_name="/"),
     ):
         with pytest.raises(ValueError):
-            options(**bad)
+            replay_options(**bad)
 
 
 def test_a_folder_of_unreadable_images_fails_and_changes_nothing(earlier, tmp_path, capsys):
@@ -190,7 +177,7 @@ def test_an_input_inside_the_output_folder_is_refused_and_kept(earlier, capsys, 
     # The same through the API, and for the bag's storage file alone.
     for source in (stored, next(stored.glob("*.mcap"))):
         with pytest.raises(DatasetError, match="contains the input"):
-            R.replay_sequence(source, earlier.out, options(), engine=engine)
+            R.replay_sequence(source, earlier.out, replay_options(), engine=engine)
     earlier.assert_untouched()
     reader = open_bag_reader(stored)  # still the whole input bag
     try:
@@ -223,7 +210,7 @@ def zero_height_frame(index: int) -> Frame:
 def test_zero_height_frames_only_fail_and_change_nothing(earlier, tmp_path, engine):
     source = FrameList(tmp_path / "frames", [zero_height_frame(0), zero_height_frame(1)])
     with pytest.raises(DatasetError, match="no frame could be processed"):
-        R.replay_sequence(source, earlier.out, options(), engine=engine)
+        R.replay_sequence(source, earlier.out, replay_options(), engine=engine)
     earlier.assert_untouched()
 
 
@@ -231,7 +218,7 @@ def test_a_zero_height_frame_among_good_ones_is_skipped_with_its_reason(tmp_path
     good = [Frame(f.index, f.timestamp_ns, f.rgb, "camera") for f in seq]
     frames = [good[0], zero_height_frame(1), good[2]]
     result = R.replay_sequence(
-        FrameList(tmp_path / "frames", frames), tmp_path / "out", options(), engine=engine
+        FrameList(tmp_path / "frames", frames), tmp_path / "out", replay_options(), engine=engine
     )
     assert [r.index for r in result.records] == [0, 2]
     (skipped,) = result.summary.skipped_frames
@@ -262,7 +249,7 @@ class FailingEngine:
 def test_a_crash_mid_replay_changes_nothing(earlier, engine):
     with pytest.raises(RuntimeError, match="mid-replay"):
         R.replay_sequence(
-            earlier.input_bag, earlier.out, options(), engine=FailingEngine(engine, 2)
+            earlier.input_bag, earlier.out, replay_options(), engine=FailingEngine(engine, 2)
         )
     earlier.assert_untouched()
 
@@ -277,7 +264,7 @@ def test_a_failed_move_into_place_restores_the_earlier_outputs(earlier, engine, 
 
     monkeypatch.setattr(os, "rename", failing_rename)
     with pytest.raises(OSError, match="disk gone"):
-        R.replay_sequence(earlier.input_bag, earlier.out, options(), engine=engine)
+        R.replay_sequence(earlier.input_bag, earlier.out, replay_options(), engine=engine)
     monkeypatch.undo()
     earlier.assert_untouched()
 
@@ -293,7 +280,7 @@ def test_mixed_image_sizes_reset_like_the_node(tmp_path, engine):
     folder.mkdir()
     for index, frame in enumerate([*small, *large]):
         write_png(folder / f"{index:06d}.png", frame.rgb)
-    result = R.replay_sequence(folder, tmp_path / "out", options(), engine=engine)
+    result = R.replay_sequence(folder, tmp_path / "out", replay_options(), engine=engine)
 
     summary = result.summary
     assert [r.index for r in result.records] == [0, 1, 2, 3]  # every frame processed
@@ -346,7 +333,7 @@ def test_a_decompression_bomb_is_skipped_and_the_rest_processed(tmp_path, seq, e
     bomb = folder / "000001.png"
     write_bomb_png(bomb)
     assert bomb.stat().st_size < 200_000
-    result = R.replay_sequence(folder, tmp_path / "out", options(), engine=engine)
+    result = R.replay_sequence(folder, tmp_path / "out", replay_options(), engine=engine)
     assert [r.index for r in result.records] == [0, 2]
     (skipped,) = result.summary.skipped_frames
     assert skipped.index == 1 and str(bomb) in skipped.reason and "absurd" in skipped.reason
@@ -362,7 +349,7 @@ def test_a_repeated_stamp_is_skipped_and_a_stamp_going_back_resets(tmp_path, seq
         Frame(3, f[0].timestamp_ns - 10**9, f[2].rgb, "camera"),  # a second earlier
     ]
     result = R.replay_sequence(
-        FrameList(tmp_path / "frames", frames), tmp_path / "out", options(), engine=engine
+        FrameList(tmp_path / "frames", frames), tmp_path / "out", replay_options(), engine=engine
     )
     assert [r.index for r in result.records] == [0, 2, 3]
     (skipped,) = result.summary.skipped_frames

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from replay_helpers import MODEL_WIDTH, replay_options
 
 from infinitevggt_ros.offline import replay as R
 from infinitevggt_ros.offline import replay_cli
@@ -19,26 +20,12 @@ from infinitevggt_ros.offline.ply import read_ply
 from infinitevggt_ros.offline.sequences import Frame, Sequence
 from infinitevggt_ros.offline.tum import read_tum_trajectory
 
-MODEL_WIDTH = 84  # 40x30 camera -> 84x56 model input
 TOLERANCE_MS = 0.5  # clock reads between the stage boundaries
-
-
-@pytest.fixture(scope="module")
-def engine():
-    from infinitevggt_ros.engine import StreamEngine
-
-    return StreamEngine.from_random_weights("tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
 def seq():
     return S.make_sequence(num_frames=3, width=40, height=30, fps=10.0)
-
-
-def options(**changes) -> R.ReplayOptions:
-    base = dict(random_weights="tiny", model_width=MODEL_WIDTH, progress=False, write_plots=False)
-    base.update(changes)
-    return R.ReplayOptions.with_params(**base)
 
 
 class SlowSequence(Sequence):
@@ -73,7 +60,7 @@ def assert_stage_times_are_consistent(records: list[dict], wall_time_s: float) -
 
 def test_every_stage_is_timed_and_the_stages_fit_in_the_frame(tmp_path, engine, seq):
     folder = S.write_image_folder(seq, tmp_path / "images")
-    result = R.replay_sequence(folder, tmp_path / "out", options(), engine=engine)
+    result = R.replay_sequence(folder, tmp_path / "out", replay_options(), engine=engine)
 
     records = json.loads((tmp_path / "out" / "frames.json").read_text())
     assert len(records) == 3
@@ -101,7 +88,10 @@ def test_every_stage_is_timed_and_the_stages_fit_in_the_frame(tmp_path, engine, 
 def test_the_read_stage_measures_the_source_decoding(tmp_path, engine, seq):
     delay_s = 0.05
     result = R.replay_sequence(
-        SlowSequence(seq, delay_s), tmp_path / "out", options(write_bag=False), engine=engine
+        SlowSequence(seq, delay_s),
+        tmp_path / "out",
+        replay_options(write_bag=False),
+        engine=engine,
     )
     for record in result.records:
         assert record.read_ms >= delay_s * 1e3
