@@ -32,11 +32,13 @@ force=0
 
 log() { echo "dev_env: $*"; }
 die() { echo "dev_env: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/venv_lib.sh
+source "$repo_root/scripts/venv_lib.sh"
 
 # Everything the setup depends on; a change to any of them redoes the setup.
 setup_inputs=(
   constraints/requirements-dev.txt constraints/lock.txt
-  scripts/dev_env.sh scripts/fix_wheel_cmake.py
+  scripts/dev_env.sh scripts/venv_lib.sh scripts/fix_wheel_cmake.py
   setup.py setup.cfg package.xml
   tools/tf2_msgs_standin/package.xml tools/tf2_msgs_standin/CMakeLists.txt
   tools/tf2_msgs_standin/msg/TFMessage.msg
@@ -95,42 +97,10 @@ if [ "$force" -eq 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$setup_key" ]
 fi
 
 # --- system tools: a compiler and CMake for the interface package, namespaces for tests ---
-missing=()
-for tool in cmake g++ make unshare ip; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing system packages for: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ make util-linux iproute2
-  else
-    die "missing tools: ${missing[*]} (Debian: apt-get install cmake g++ make util-linux iproute2)"
-  fi
-fi
+ensure_tools cmake g++ make unshare ip -- cmake g++ make util-linux iproute2
 
 # --- Python 3.11 virtual environment ---
-if ! "$venv/bin/python" -c "import sys; assert sys.version_info[:2] == (3, 11)" 2>/dev/null; then
-  python=""
-  for candidate in "${PYTHON:-}" python3.11 python3; do
-    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 \
-      && "$candidate" -c "import sys; assert sys.version_info[:2] == (3, 11)" 2>/dev/null; then
-      python="$candidate"
-      break
-    fi
-  done
-  [ -n "$python" ] || die "Python 3.11 not found (set PYTHON=/path/to/python3.11)"
-  log "creating .venv with $python"
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-fi
-
-# Some machines list local package indexes that lack most projects; pip warns once per
-# project about each. Drop only those lines.
-pip_install() {
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
-    2> >(grep -v "^WARNING: Location 'file://.*' is ignored" >&2 || true)
-}
+ensure_python311_venv "$venv"
 
 log "installing the pinned Python stack (constraints/lock.txt)"
 pip_install -r constraints/requirements-dev.txt -c constraints/lock.txt

@@ -43,6 +43,8 @@ esac
 
 log() { echo "jazzy_env: $*"; }
 die() { echo "jazzy_env: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/venv_lib.sh
+source "$repo_root/scripts/venv_lib.sh"
 
 if [ "${1:-}" = "--lock" ]; then
   "$venv/bin/python" -c "" 2>/dev/null || die "no .venv-jazzy to lock; run scripts/jazzy_env.sh"
@@ -69,7 +71,7 @@ fi
 # Everything the setup depends on; a change to any of them redoes the setup.
 setup_inputs=(
   "$requirements" "$constraints"
-  scripts/jazzy_env.sh scripts/fix_wheel_cmake.py
+  scripts/jazzy_env.sh scripts/venv_lib.sh scripts/fix_wheel_cmake.py
   setup.py setup.cfg package.xml
   tools/tf2_msgs_standin/package.xml tools/tf2_msgs_standin/CMakeLists.txt
   tools/tf2_msgs_standin/msg/TFMessage.msg
@@ -100,41 +102,10 @@ if [ "$force" -eq 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$setup_key" ]
 fi
 
 # --- system tools: a compiler and CMake for the interface package ---
-missing=()
-for tool in cmake g++ make; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing system packages for: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ make
-  else
-    die "missing tools: ${missing[*]} (Debian: apt-get install cmake g++ make)"
-  fi
-fi
+ensure_tools cmake g++ make -- cmake g++ make
 
 # --- Python 3.11 virtual environment ---
-if ! "$venv/bin/python" -c "import sys; assert sys.version_info[:2] == (3, 11)" 2>/dev/null; then
-  python=""
-  for candidate in "${PYTHON:-}" python3.11 python3; do
-    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 \
-      && "$candidate" -c "import sys; assert sys.version_info[:2] == (3, 11)" 2>/dev/null; then
-      python="$candidate"
-      break
-    fi
-  done
-  [ -n "$python" ] || die "Python 3.11 not found (set PYTHON=/path/to/python3.11)"
-  log "creating .venv-jazzy with $python"
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-fi
-
-# As dev_env.sh: drop only pip's warnings about local package indexes that lack a project.
-pip_install() {
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
-    2> >(grep -v "^WARNING: Location 'file://.*' is ignored" >&2 || true)
-}
+ensure_python311_venv "$venv"
 
 log "installing the Jazzy stack ($requirements, pinned by $constraints)"
 pip_install -r "$requirements" -c "$constraints"

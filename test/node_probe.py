@@ -42,6 +42,13 @@ except ImportError:  # the stand-in is built by scripts/dev_env.sh
     TFMessage = None
 
 REPO = Path(__file__).resolve().parents[1]
+#: The arguments of launch/stream.launch.py (the README lists the same).
+LAUNCH_ARGUMENTS = frozenset(
+    {
+        "image_topic", "camera_info_topic", "odom_topic", "depth_topic", "checkpoint",
+        "random_weights", "params_file", "namespace", "use_sim_time", "device", "rviz",
+    }
+)  # fmt: skip
 NAMESPACE = "/cam_test"
 CAMERA_FRAME = "test_camera_optical_frame"
 IMAGE_HW = (84, 112)  # 112x84 camera -> 84x56 model input at model_width 84

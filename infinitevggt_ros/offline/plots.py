@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,17 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _finish(plt: Any, fig: Any, ax: Any, path: Path, title: str) -> Path:
+    """Grid, legend and title of a one-axes figure, written to ``path`` and closed."""
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _top_view_axes(positions: np.ndarray) -> tuple[int, int, str, str]:
@@ -65,13 +77,7 @@ def plot_trajectory_top_view(
     ax.set_xlabel(na)
     ax.set_ylabel(nb)
     ax.set_aspect("equal", adjustable="datalim")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title)
 
 
 def plot_scale_error(
@@ -95,13 +101,7 @@ def plot_scale_error(
         ax.plot(t_s, np.asarray(ratio, dtype=np.float64), lw=1.5, label=label)
     ax.set_xlabel("time [s]")
     ax.set_ylabel("scale est / gt")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title)
 
 
 def plot_timeline(path: Path, records: Sequence) -> Path:

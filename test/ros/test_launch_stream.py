@@ -33,7 +33,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 from builtin_interfaces.msg import Time  # noqa: E402
-from node_probe import CAMERA_FRAME, TIMEOUT_S, Probe, make_image, wait_for_frame  # noqa: E402
+from node_probe import (  # noqa: E402
+    CAMERA_FRAME,
+    LAUNCH_ARGUMENTS,
+    TIMEOUT_S,
+    Probe,
+    make_image,
+    wait_for_frame,
+)
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -350,19 +357,7 @@ def test_show_args_lists_every_launch_argument():
         for line in shown.stdout.splitlines()
         if line.startswith("    '") and line.rstrip().endswith("':")
     }
-    assert names == {
-        "image_topic",
-        "camera_info_topic",
-        "odom_topic",
-        "depth_topic",
-        "checkpoint",
-        "random_weights",
-        "params_file",
-        "namespace",
-        "use_sim_time",
-        "device",
-        "rviz",
-    }
+    assert names == LAUNCH_ARGUMENTS
 
 
 # ------------------------------------------------------------------ Ctrl-C, failures, rviz2

@@ -13,22 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
+from node_probe import LAUNCH_ARGUMENTS
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = REPO / "launch" / "stream.launch.py"
-ARGUMENTS = {
-    "image_topic",
-    "camera_info_topic",
-    "odom_topic",
-    "depth_topic",
-    "checkpoint",
-    "random_weights",
-    "params_file",
-    "namespace",
-    "use_sim_time",
-    "device",
-    "rviz",
-}
+ARGUMENTS = LAUNCH_ARGUMENTS
 
 
 def readme_launch_arguments() -> set[str]:
