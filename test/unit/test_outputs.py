@@ -185,6 +185,9 @@ def test_intrinsics_and_pose_checks_name_what_is_wrong():
     assert outputs.pose_problem(np.eye(4)) is None
     assert "not finite" in outputs.pose_problem(np.full((4, 4), np.nan))
     assert "not a rotation" in outputs.pose_problem(np.diag([2.0, 1, 1, 1]))
+    assert "not a rotation" in outputs.pose_problem(np.diag([-1.0, 1, 1, 1]))  # a reflection
+    # A bfloat16 rotation (det a few 1e-3 from 1, as the model gives on a GPU) is published.
+    assert outputs.pose_problem(np.diag([1.008, 1, 1, 1])) is None
 
 
 def test_non_finite_depth_becomes_nan_and_never_a_point():
