@@ -729,7 +729,11 @@ def main(args: list[str] | None = None) -> int:
                 _leave_now()
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    # Everything is shut down: leave without the interpreter's teardown, where native threads
+    # of the ROS and torch runtimes were seen to abort the process ("terminate called without
+    # an active exception", status -6) after a Ctrl-C.
+    _leave_now()
+    return 0  # not reached
 
 
 if __name__ == "__main__":
