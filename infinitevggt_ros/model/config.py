@@ -228,4 +228,16 @@ TINY = ModelConfig(
     ),
 )
 
-PRESETS: dict[str, ModelConfig] = {"release": RELEASE, "tiny": TINY}
+# The bundled model trained by this project on synthetic rooms (infinitevggt_ros/weights/,
+# training/): about 3.7 M parameters, small enough to ship in the repository and to run the
+# demo on a laptop CPU.
+SMALL = ModelConfig(
+    patch_embed=PatchEmbedConfig(embed_dim=128, depth=2, num_heads=4),
+    aggregator=AggregatorConfig(embed_dim=128, depth=4, num_heads=4),
+    camera_head=CameraHeadConfig(dim_in=256, trunk_depth=1, num_heads=4),
+    dpt_head=DPTHeadConfig(
+        dim_in=256, features=32, out_channels=(32, 48, 96, 128), intermediate_layer_idx=(0, 1, 2, 3)
+    ),
+)
+
+PRESETS: dict[str, ModelConfig] = {"release": RELEASE, "tiny": TINY, "small": SMALL}

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""Training targets and losses of the VGGT family, written for this package.
+
+Targets (``make_targets``) are what the model is asked to predict, in the frame and scale
+the engine's outputs assume: everything relative to the clip's first camera (its optical
+frame is the world), and every length divided by one scale per clip, the mean distance of
+the clip's ground-truth points from the first camera (the VGGT paper's normalisation).
+The pose encoding is the model's ``absT_quaR_FoV``: translation and rotation of the
+camera-from-world transform, quaternion xyzw with w >= 0, then the vertical and
+horizontal fields of view.
+
+Losses (``geometry_losses``), as the VGGT paper describes them:
+
+- camera: Huber loss on the pose encoding (translation + rotation + half the fields of
+  view);
+- depth and points: the confidence-aware regression of DUSt3R/VGGT,
+  ``c * |error| + c * |gradient error| - alpha * log c`` per pixel, where the gradient term
+  compares finite differences of prediction and target (sharp edges, flat walls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from infinitevggt_ros.geometry import matrix_to_quaternion, quaternion_to_matrix
+from infinitevggt_ros.model.streamvggt import Predictions
+
+#: Weight of the -log(confidence) term (DUSt3R's alpha).
+CONFIDENCE_ALPHA = 0.2
+#: Weight of the fields of view inside the camera loss (VGGT: half of T and R).
+FOV_WEIGHT = 0.5
+HUBER_DELTA = 0.1
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Normalised ground truth of B clips of S frames (see the module docstring)."""
+
+    pose_enc: torch.Tensor  # [B, S, 9]
+    depth: torch.Tensor  # [B, S, H, W]
+    world_points: torch.Tensor  # [B, S, H, W, 3] in the first camera's frame
+    scale: torch.Tensor  # [B] metres per normalised unit
+
+
+def make_targets(
+    depth_m: torch.Tensor, T_world_cam: torch.Tensor, intrinsics: torch.Tensor
+) -> Targets:
+    """Targets from metric depth [B, S, H, W], poses [B, S, 4, 4] and intrinsics [B, 3, 3]."""
+    height, width = depth_m.shape[-2:]
+    T_cam_world = torch.linalg.inv(T_world_cam)
+    T_cam_first = T_cam_world @ T_world_cam[:, :1]  # extrinsics w.r.t. the first camera
+    T_first_cam = torch.linalg.inv(T_cam_first)
+    device = depth_m.device
+    v, u = torch.meshgrid(
+        torch.arange(height, device=device, dtype=torch.float32),
+        torch.arange(width, device=device, dtype=torch.float32),
+        indexing="ij",
+    )
+    k = intrinsics[:, None, None, None]  # [B, 1, 1, 1, 3, 3]
+    x = (u - k[..., 0, 2]) / k[..., 0, 0]  # [B, 1, H, W]
+    y = (v - k[..., 1, 2]) / k[..., 1, 1]
+    rays = torch.stack([x, y, torch.ones_like(x)], dim=-1)  # [B, 1, H, W, 3]
+    camera_points = rays * depth_m[..., None]
+    rotation = T_first_cam[:, :, None, None, :3, :3]
+    world = (rotation @ camera_points[..., None])[..., 0] + T_first_cam[:, :, None, None, :3, 3]
+    scale = world.norm(dim=-1).mean(dim=(1, 2, 3)).clamp(min=1e-6)
+    quaternion = matrix_to_quaternion(T_cam_first[..., :3, :3])
+    quaternion = torch.where(quaternion[..., 3:] < 0, -quaternion, quaternion)
+    fov_h = 2 * torch.atan((height / 2) / intrinsics[:, 1, 1])
+    fov_w = 2 * torch.atan((width / 2) / intrinsics[:, 0, 0])
+    frames = T_world_cam.shape[1]
+    fov = torch.stack([fov_h, fov_w], dim=-1)[:, None].expand(-1, frames, -1)
+    translation = T_cam_first[..., :3, 3] / scale[:, None, None]
+    return Targets(
+        pose_enc=torch.cat([translation, quaternion, fov], dim=-1),
+        depth=depth_m / scale[:, None, None, None],
+        world_points=world / scale[:, None, None, None, None],
+        scale=scale,
+    )
+
+
+def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Finite differences along W and H of x [B, S, H, W, C]."""
+    return x[:, :, :, 1:] - x[:, :, :, :-1], x[:, :, 1:] - x[:, :, :-1]
+
+
+def confidence_regression(
+    prediction: torch.Tensor, target: torch.Tensor, confidence: torch.Tensor
+) -> torch.Tensor:
+    """Mean of ``c |e| + c |grad e| - alpha log c`` over pixels; prediction and target
+    [B, S, H, W, C] (|.| is the Euclidean norm over C), confidence [B, S, H, W] >= 1."""
+    error = (prediction - target).norm(dim=-1)
+    grad_x_p, grad_y_p = _gradients(prediction)
+    grad_x_t, grad_y_t = _gradients(target)
+    grad_x = (grad_x_p - grad_x_t).norm(dim=-1)
+    grad_y = (grad_y_p - grad_y_t).norm(dim=-1)
+    regression = (confidence * error).mean()
+    gradient = (confidence[:, :, :, 1:] * grad_x).mean() + (confidence[:, :, 1:] * grad_y).mean()
+    return regression + gradient - CONFIDENCE_ALPHA * torch.log(confidence).mean()
+
+
+def camera_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Huber loss of pose encodings [B, S, 9]: translation + rotation + FOV_WEIGHT * fov."""
+
+    def huber(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return F.huber_loss(a, b, delta=HUBER_DELTA, reduction="mean")
+
+    return (
+        huber(prediction[..., :3], target[..., :3])
+        + huber(prediction[..., 3:7], target[..., 3:7])
+        + FOV_WEIGHT * huber(prediction[..., 7:], target[..., 7:])
+    )
+
+
+def geometry_losses(predictions: Predictions, targets: Targets) -> dict[str, torch.Tensor]:
+    """The three losses and their sum (``total``), float32."""
+    camera = camera_loss(predictions.pose_enc.float(), targets.pose_enc)
+    depth = confidence_regression(
+        predictions.depth.float()[..., None],
+        targets.depth[..., None],
+        predictions.depth_conf.float(),
+    )
+    points = confidence_regression(
+        predictions.world_points.float(),
+        targets.world_points,
+        predictions.world_points_conf.float(),
+    )
+    return {"total": camera + depth + points, "camera": camera, "depth": depth, "points": points}
+
+
+@torch.no_grad()
+def quick_metrics(predictions: Predictions, targets: Targets) -> dict[str, float]:
+    """Validation figures: depth Abs Rel and delta < 1.25 after one median scale per clip
+    (the evaluation's protocol), and the mean camera-centre error in normalised units."""
+    pred = predictions.depth.float().clamp(min=1e-6)
+    gt = targets.depth
+    ratio = gt.flatten(1).median(dim=1).values / pred.flatten(1).median(dim=1).values
+    pred = pred * ratio[:, None, None, None]
+    abs_rel = ((pred - gt).abs() / gt).mean()
+    delta = (torch.maximum(pred / gt, gt / pred) < 1.25).float().mean()
+    pose = predictions.pose_enc.float()
+
+    def centres(enc: torch.Tensor) -> torch.Tensor:
+        rotation = quaternion_to_matrix(enc[..., 3:7])
+        return -(rotation.transpose(-1, -2) @ enc[..., :3, None])[..., 0]
+
+    centre_error = (centres(pose) - centres(targets.pose_enc)).norm(dim=-1).mean()
+    return {
+        "abs_rel": float(abs_rel),
+        "delta_1.25": float(delta),
+        "centre_error": float(centre_error),
+    }
