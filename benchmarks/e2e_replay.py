@@ -1,36 +1,48 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The infinitevggt_ros authors
-"""End-to-end speed of the offline replay: frames/s and the time of each stage per frame.
+r"""End-to-end speed of the node's per-frame path, without DDS: frames/s and latency.
 
-Renders a synthetic sequence (TUM RGB-D layout, with calibration), replays it through the
-release-size model with seeded random weights (speed does not depend on the weight values)
-as ``infinitevggt-replay --no-bag --no-plots`` does, and writes a JSON file with frames/s and
-the p50/mean wall time of each stage (read, preprocess, engine, messages, bag, cloud, other),
-over all frames and over the frames after ``--warmup``, plus the machine.
+Renders a synthetic sequence (640x480, with its calibration as camera_info gives it) and
+encodes every frame as the node receives it: a ``sensor_msgs/Image`` (rgb8 bytes,
+``--input image``) or a ``CompressedImage`` (JPEG, ``--input jpeg``). Each message then goes
+the node's way, through the same functions and the same stage pipeline
+(``infinitevggt_ros/pipeline.py``): decode (``decode.py``) and preprocess
+(``StreamSession.prepare``), the session and the engine (``process_prepared``), every message
+built as bytes (``ros/convert.py build_frame_messages`` and the path). The release-size
+model has seeded random weights (speed does not depend on the weight values).
+
+Reported (JSON): sustained frames/s, the latency from receipt (the message handed in) to
+its messages built, p50/p95, and the p50/mean of each stage, after ``--warmup`` frames;
+with the stages overlapping (default) or one frame at a time (``--no-overlap``). Messages
+are handed in as fast as the pipeline takes them (``--rate 0``: throughput; the latency then
+includes waiting in the bounded queues), or at a camera's rate (``--rate 30``: latency).
 
 Runs without ROS: the message classes come from ``.gpu_site/`` (pure-Python copies made by
-``benchmarks/make_gpu_site.sh``); no rclpy, no rosbags. On a GPU machine, from the repository
-root:
+``benchmarks/make_gpu_site.sh``); no rclpy, no rosbags; JPEG through Pillow, as decode.py.
+On a GPU machine, from the repository root:
 
     PYTHONPATH=$PWD:$PWD/.gpu_site python3 benchmarks/e2e_replay.py --frames 300 \
-        --output e2e.json
+        --input jpeg --output e2e_jpeg.json
 
-and a CPU smoke run: ``... e2e_replay.py --device cpu --preset tiny
---frames 5 --output e2e_cpu.json``.
+and a CPU smoke run: ``... e2e_replay.py --device cpu --preset tiny --frames 5
+--output e2e_cpu.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import io
 import json
 import logging
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 logger = logging.getLogger("e2e_replay")
 
@@ -38,6 +50,8 @@ logger = logging.getLogger("e2e_replay")
 DEFAULT_CAMERA_WIDTH_PX = 640
 DEFAULT_CAMERA_HEIGHT_PX = 480
 DEFAULT_TOTAL_BUDGET = 1_200_000
+STAGES = ("decode", "preprocess", "engine", "messages")
+CAMERA_FRAME = "camera_optical_frame"
 
 
 @dataclass(frozen=True)
@@ -49,33 +63,53 @@ class E2EReport:
     preset: str
     device: str
     dtype: str
-    sequence_format: str
+    input: str  # image (rgb8 sensor_msgs/Image) or jpeg (CompressedImage)
+    overlap: bool
+    preprocess: str  # device (torch on the engine's GPU) or pillow
+    rate_hz: float  # 0: as fast as the pipeline takes them
     camera_hw: tuple[int, int]
     model_hw: tuple[int, int]
     total_budget: int | None
     frames: int
+    skipped_frames: int
     warmup_frames: int
-    generation_s: float  # rendering and writing the synthetic sequence
+    generation_s: float  # rendering and encoding the messages
     engine_build_s: float
-    wall_time_s: float  # the replay loop, all frames
+    wall_time_s: float  # first message handed in -> last messages built
     frames_per_s: float  # all frames / wall_time_s
-    steady_frames_per_s: float  # 1000 / mean frame time after the warm-up
-    engine_ms_p95_steady: float
-    stage_ms: dict[str, Any]  # all frames: {stage: {p50_ms, mean_ms, share}}
-    stage_ms_steady: dict[str, Any]  # after the warm-up
+    steady_frames_per_s: float  # frames after the warm-up / their span of time
+    latency_ms: dict[str, float]  # receipt -> messages built, after the warm-up
+    stage_ms: dict[str, dict[str, float]]  # after the warm-up: {stage: {p50_ms, mean_ms}}
     peak_cuda_mb: float | None
-    peak_rss_mb: float
-    final_cache_mb: float
-    per_frame: list[dict[str, Any]]  # the replay's FrameRecords
+    per_frame: list[dict[str, Any]]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="End-to-end replay benchmark: synthetic sequence -> preprocess -> engine "
-        "-> ROS messages -> fused cloud; frames/s and per-stage times as JSON."
+        description="End-to-end benchmark of the node's per-frame path: image messages -> "
+        "decode -> preprocess -> engine -> messages; frames/s and latency as JSON."
     )
-    parser.add_argument("--frames", type=int, default=300, help="frames to generate and replay")
+    parser.add_argument("--frames", type=int, default=300, help="frames to generate and run")
     parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
+    parser.add_argument(
+        "--input",
+        default="image",
+        choices=["image", "jpeg"],
+        help="image: sensor_msgs/Image rgb8; jpeg: CompressedImage",
+    )
+    parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality (1-95)")
+    parser.add_argument("--no-overlap", action="store_true", help="one frame at a time")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="messages per second handed in (0: as fast as taken)",
+    )
+    parser.add_argument(
+        "--pillow-preprocess",
+        action="store_true",
+        help="preprocess with Pillow on the CPU even with a CUDA engine",
+    )
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     parser.add_argument(
         "--dtype",
@@ -88,138 +122,368 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, default=DEFAULT_CAMERA_HEIGHT_PX, help="camera px")
     parser.add_argument("--model-width", type=int, default=518, help="model input width (px)")
     parser.add_argument(
-        "--total-budget", type=int, default=DEFAULT_TOTAL_BUDGET,
+        "--total-budget",
+        type=int,
+        default=DEFAULT_TOTAL_BUDGET,
         help="KV tokens over all global layers (0 = unbounded)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--format", dest="sequence_format", default="tum", choices=["tum", "images"],
-        help="tum: TUM RGB-D folder with calibration (calibrated intrinsics, as with "
-        "camera_info); images: a plain image folder (predicted intrinsics)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--warmup", type=int, default=10, help="first frames left out of the steady figures"
     )
     parser.add_argument(
-        "--workdir", type=Path, default=None,
-        help="keep the sequence and the replay outputs here (default: a temporary folder)",
-    )  # fmt: skip
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+        "--all-modes",
+        action="store_true",
+        help="one process, one engine: image and jpeg, each with and without overlap at "
+        "--rate, then with overlap at --latency-rate; --output gets {'runs': [...]}",
+    )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=30.0,
+        help="with --all-modes: also image and jpeg with overlap at this rate (0: not)",
+    )
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="record a SHA-1 of every frame's message bytes (for tests)",
+    )
     return parser
 
 
-def generate_sequence(folder: Path, frames: int, width: int, height: int, fmt: str) -> Path:
+@dataclass
+class _Item:
+    """One message on its way, with the times of its stages."""
+
+    index: int
+    message: Any
+    stamp_ns: int
+    received_s: float = 0.0
+    decode_s: float = 0.0
+    prepared: Any = None
+    frame: Any = None
+    skipped: str = ""
+    preprocess_s: float = 0.0
+    engine_s: float = 0.0
+    messages_s: float = 0.0
+    built_s: float = 0.0
+    model_hw: tuple[int, int] = (0, 0)
+    digest: str = ""
+
+
+def render_frames(args: argparse.Namespace) -> tuple[list[tuple[int, np.ndarray]], Any]:
+    """The synthetic sequence as (stamp_ns, [H, W, 3] uint8 RGB), and its calibration."""
     from infinitevggt_ros.offline import synthetic
+    from infinitevggt_ros.session import Calibration
 
-    sequence = synthetic.make_sequence(num_frames=frames, width=width, height=height)
-    if fmt == "tum":
-        return synthetic.write_tum_folder(sequence, folder / "tum")
-    return synthetic.write_image_folder(sequence, folder / "images")
+    sequence = synthetic.make_sequence(
+        num_frames=args.frames, width=args.width, height=args.height
+    )
+    frames = [
+        (int(frame.timestamp_ns), np.ascontiguousarray(frame.rgb, dtype=np.uint8))
+        for frame in sequence.iter_frames()
+    ]
+    K = np.asarray(sequence.intrinsics.as_matrix(), dtype=np.float64)
+    return frames, Calibration(K, (args.height, args.width))
 
 
-def run(args: argparse.Namespace, workdir: Path) -> E2EReport:
+def encode_messages(
+    frames: list[tuple[int, np.ndarray]], kind: str, jpeg_quality: int
+) -> list[Any]:
+    """Each frame as the node receives it: Image (rgb8) or CompressedImage (JPEG)."""
+    from PIL import Image as PillowImage
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from infinitevggt_ros.ros.convert import make_header, ns_to_stamp
+
+    messages = []
+    for stamp_ns, rgb in frames:
+        header = make_header(ns_to_stamp(stamp_ns), CAMERA_FRAME)
+        if kind == "jpeg":
+            buffer = io.BytesIO()
+            PillowImage.fromarray(rgb).save(buffer, format="JPEG", quality=jpeg_quality)
+            messages.append(CompressedImage(header=header, format="jpeg", data=buffer.getvalue()))
+        else:
+            height, width = rgb.shape[:2]
+            messages.append(
+                Image(
+                    header=header,
+                    height=height,
+                    width=width,
+                    encoding="rgb8",
+                    is_bigendian=0,
+                    step=width * 3,
+                    data=rgb.tobytes(),
+                )
+            )
+    return messages
+
+
+def run_frames(
+    session: Any, messages: list[Any], calibration: Any, args: argparse.Namespace
+) -> list[_Item]:
+    """Every message through decode -> prepare -> infer -> messages, as the node does."""
+    from infinitevggt_ros.decode import decode_colour_message
+    from infinitevggt_ros.pipeline import Job, Stage, StagePipeline
+    from infinitevggt_ros.ros import convert
+    from infinitevggt_ros.session import FrameSkipped
+    from infinitevggt_ros.stamps import stamp_to_ns
+
+    path = convert.PathBuilder(10_000, 0.0)
+    done: list[_Item] = []
+
+    def decode(item: _Item) -> _Item:
+        started = time.perf_counter()
+        rgb = decode_colour_message(item.message)
+        item.decode_s = time.perf_counter() - started
+        item.prepared = session.prepare(rgb)
+        return item
+
+    def infer(item: _Item) -> _Item:
+        try:
+            item.frame = session.process_prepared(
+                item.prepared, item.stamp_ns, CAMERA_FRAME, calibration=calibration
+            )
+        except FrameSkipped as skipped:
+            item.skipped = f"{skipped.kind}: {skipped.reason}"
+        return item
+
+    def build(job: Job) -> None:
+        item: _Item = job.result()
+        if item.frame is not None:
+            frame = item.frame
+            item.preprocess_s, item.engine_s = frame.preprocess_s, frame.engine_s
+            item.model_hw = tuple(frame.prepared.model_hw)
+            started = time.perf_counter()
+            messages = convert.build_frame_messages(item.frame)
+            path.add(item.frame, messages.pose)
+            item.built_s = time.perf_counter()
+            item.messages_s = item.built_s - started
+            if args.digest:
+                item.digest = _digest(messages)
+        else:
+            item.built_s = time.perf_counter()
+        item.prepared = item.frame = item.message = None  # keep memory flat
+        done.append(item)
+
+    stages = [Stage("decode", decode), Stage("infer", infer)]
+    pipeline = StagePipeline(stages, build, overlap=not args.no_overlap, stop_at_error=True)
+    started = time.perf_counter()
+    try:
+        for index, message in enumerate(messages):
+            if args.rate > 0:  # a camera: message i arrives at i / rate
+                time.sleep(max(0.0, started + index / args.rate - time.perf_counter()))
+            item = _Item(index, message, stamp_to_ns(message.header.stamp), time.perf_counter())
+            pipeline.put(item)
+        pipeline.close()
+    except BaseException:
+        pipeline.abort()
+        raise
+    return done
+
+
+def _digest(messages: Any) -> str:
+    """SHA-1 of the bytes and poses of one frame's messages (equal outputs, equal digests)."""
+    sha = hashlib.sha1()
+    pose = messages.pose.pose
+    sha.update(repr((pose.position, pose.orientation)).encode())
+    for part in (messages.cloud, messages.depth, messages.confidence):
+        if part is not None:
+            sha.update(bytes(part.data))
+    return sha.hexdigest()
+
+
+def modes_of(args: argparse.Namespace) -> list[argparse.Namespace]:
+    """The runs asked for: one, or with ``--all-modes`` image and jpeg, each with and
+    without overlap at ``--rate``, then with overlap at ``--latency-rate``."""
+    if not args.all_modes:
+        return [args]
+    # (input, no_overlap, rate)
+    runs = [
+        (kind, no_overlap, args.rate) for kind in ("image", "jpeg") for no_overlap in (False, True)
+    ]
+    if args.latency_rate > 0:
+        runs += [(kind, False, args.latency_rate) for kind in ("image", "jpeg")]
+    return [
+        argparse.Namespace(**{**vars(args), "input": kind, "no_overlap": no_overlap, "rate": rate})
+        for kind, no_overlap, rate in runs
+    ]
+
+
+def run(args: argparse.Namespace) -> list[E2EReport]:
+    """Renders once, builds the engine once, then every run of :func:`modes_of`."""
     import torch
 
     from infinitevggt_ros.engine import build_engine
-    from infinitevggt_ros.offline.bench import describe_machine
-    from infinitevggt_ros.offline.replay import ReplayOptions, replay_sequence
-    from infinitevggt_ros.offline.replay_report import summarise_stages
+    from infinitevggt_ros.ros.params import NodeParams
+    from infinitevggt_ros.session import StreamSession
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU")
     t0 = time.perf_counter()
-    folder = generate_sequence(workdir, args.frames, args.width, args.height, args.sequence_format)
-    generation_s = time.perf_counter() - t0
-    logger.info("generated %d frames in %.1f s: %s", args.frames, generation_s, folder)
-
-    options = ReplayOptions.with_params(
-        random_weights=args.preset,
-        device=args.device,
-        dtype=args.dtype,
-        model_width=args.model_width,
-        total_budget=args.total_budget,
-        write_bag=False,
-        write_plots=False,
-        progress=args.progress,
+    frames, calibration = render_frames(args)
+    render_s = time.perf_counter() - t0
+    logger.info("rendered %d frames in %.1f s", len(frames), render_s)
+    params = NodeParams.from_mapping(
+        {
+            "random_weights": args.preset,
+            "device": args.device,
+            "dtype": args.dtype,
+            "model_width": args.model_width,
+            "total_budget": args.total_budget,
+            "path_publish_period_s": 0.0,
+        }
     )
     t0 = time.perf_counter()
-    engine = build_engine(options.params.engine_config(), options.params.memory_config())
+    engine = build_engine(params.engine_config(), params.memory_config())
     engine_build_s = time.perf_counter() - t0
-    result = replay_sequence(folder, workdir / "replay", options, engine=engine)
-    summary, records = result.summary, result.records
-    warmup = min(args.warmup, len(records) - 1)
-    steady = summarise_stages(records, skip_first=warmup)
-    engine_steady = [r.engine_ms for r in records[warmup:]]
-    engine_steady.sort()
-    p95_index = min(len(engine_steady) - 1, round(0.95 * (len(engine_steady) - 1)))
+    reports = []
+    for mode in modes_of(args):
+        t0 = time.perf_counter()
+        messages = encode_messages(frames, mode.input, mode.jpeg_quality)
+        generation_s = render_s + time.perf_counter() - t0
+        engine.reset()  # every run starts a new sequence, as after a node's reset
+        session = StreamSession(
+            engine,
+            params.session_config(),
+            log=logger,
+            device_preprocess=False if mode.pillow_preprocess else None,
+        )
+        if engine.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(engine.device)
+        items = run_frames(session, messages, calibration, mode)
+        reports.append(_report(mode, engine, session, items, generation_s, engine_build_s))
+        print_report(reports[-1])
+    return reports
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64) * 1e3
+    if array.size == 0:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "mean_ms": float("nan")}
+    return {
+        "p50_ms": float(np.percentile(array, 50)),
+        "p95_ms": float(np.percentile(array, 95)),
+        "mean_ms": float(array.mean()),
+    }
+
+
+def _report(
+    args: argparse.Namespace,
+    engine: Any,
+    session: Any,
+    items: list[_Item],
+    generation_s: float,
+    engine_build_s: float,
+) -> E2EReport:
+    import torch
+
+    from infinitevggt_ros.offline.bench import describe_machine
+
+    frames = [item for item in items if not item.skipped]
+    if not frames:
+        raise ValueError(f"no frame was processed: {items[0].skipped}")
+    warmup = min(args.warmup, max(len(frames) - 2, 0))
+    steady = frames[warmup:]
+    span_s = steady[-1].built_s - steady[0].built_s if len(steady) > 1 else 0.0
+    wall_s = items[-1].built_s - items[0].received_s
+    per_frame = [
+        {
+            "index": item.index,
+            "skipped": item.skipped,
+            "digest": item.digest,
+            "latency_ms": (item.built_s - item.received_s) * 1e3,
+            "decode_ms": item.decode_s * 1e3,
+            "preprocess_ms": item.preprocess_s * 1e3,
+            "engine_ms": item.engine_s * 1e3,
+            "messages_ms": item.messages_s * 1e3,
+        }
+        for item in items
+    ]
+    timings = _stage_times(items)
+    stage_ms = {name: _percentiles(values[warmup:]) for name, values in timings.items()}
     return E2EReport(
         machine=describe_machine(engine.device),
         command=[Path(sys.argv[0]).name, *sys.argv[1:]],
         preset=args.preset,
-        device=summary.device,
-        dtype=summary.dtype,
-        sequence_format=args.sequence_format,
-        camera_hw=summary.camera_hw,
-        model_hw=summary.model_hw,
+        device=str(engine.device),
+        dtype=str(engine.dtype).removeprefix("torch."),
+        input=args.input,
+        overlap=not args.no_overlap,
+        preprocess="device" if session.preprocess_on_device else "pillow",
+        rate_hz=args.rate,
+        camera_hw=(args.height, args.width),
+        model_hw=frames[0].model_hw,
         total_budget=args.total_budget or None,
-        frames=summary.frames,
+        frames=len(frames),
+        skipped_frames=len(items) - len(frames),
         warmup_frames=warmup,
         generation_s=generation_s,
         engine_build_s=engine_build_s,
-        wall_time_s=summary.wall_time_s,
-        frames_per_s=summary.frames_per_s,
-        steady_frames_per_s=1e3 / steady["frame"].mean_ms,
-        engine_ms_p95_steady=engine_steady[p95_index],
-        stage_ms={k: dataclasses.asdict(v) for k, v in summary.stage_ms.items()},
-        stage_ms_steady={k: dataclasses.asdict(v) for k, v in steady.items()},
-        peak_cuda_mb=summary.peak_cuda_mb,
-        peak_rss_mb=summary.peak_rss_mb,
-        final_cache_mb=summary.cache["final_cache_mb"],
-        per_frame=[dataclasses.asdict(r) for r in records],
+        wall_time_s=wall_s,
+        frames_per_s=len(frames) / wall_s if wall_s > 0 else float("nan"),
+        steady_frames_per_s=(len(steady) - 1) / span_s if span_s > 0 else float("nan"),
+        latency_ms=_percentiles([item.built_s - item.received_s for item in steady]),
+        stage_ms={
+            k: {"p50_ms": v["p50_ms"], "mean_ms": v["mean_ms"]} for k, v in stage_ms.items()
+        },
+        peak_cuda_mb=(
+            torch.cuda.max_memory_allocated(engine.device) / 2**20
+            if engine.device.type == "cuda"
+            else None
+        ),
+        per_frame=per_frame,
     )
+
+
+def _stage_times(items: list[_Item]) -> dict[str, list[float]]:
+    """Seconds per stage of the frames that were not skipped, in order."""
+    kept = [item for item in items if not item.skipped]
+    return {
+        "decode": [item.decode_s for item in kept],
+        "preprocess": [item.preprocess_s for item in kept],
+        "engine": [item.engine_s for item in kept],
+        "messages": [item.messages_s for item in kept],
+    }
 
 
 def print_report(report: E2EReport) -> None:
     print(f"machine: {json.dumps(report.machine)}")
     print(
-        f"{report.preset} {report.camera_hw[0]}x{report.camera_hw[1]} camera -> "
-        f"{report.model_hw[0]}x{report.model_hw[1]} model, {report.dtype} on {report.device}, "
-        f"budget {report.total_budget}, {report.frames} frames ({report.sequence_format})"
+        f"{report.preset} {report.camera_hw[1]}x{report.camera_hw[0]} {report.input} -> "
+        f"{report.model_hw[1]}x{report.model_hw[0]} model, {report.dtype} on {report.device}, "
+        f"preprocess {report.preprocess}, overlap {report.overlap}, budget "
+        f"{report.total_budget}, {report.frames} frames, rate {report.rate_hz or 'max'}"
     )
+    latency = report.latency_ms
     print(
-        f"{report.frames_per_s:.2f} frames/s over all frames, "
-        f"{report.steady_frames_per_s:.2f} after {report.warmup_frames} warm-up frames; "
-        f"peak CUDA {report.peak_cuda_mb or 0:.0f} MB, peak RSS {report.peak_rss_mb:.0f} MB"
+        f"{report.steady_frames_per_s:.2f} frames/s sustained after {report.warmup_frames} "
+        f"warm-up frames ({report.frames_per_s:.2f} over all); latency receipt -> messages "
+        f"p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms; "
+        f"peak CUDA {report.peak_cuda_mb or 0:.0f} MB"
     )
-    print("stage (after warm-up)  p50 ms  mean ms  share")
-    for stage, timing in report.stage_ms_steady.items():
-        print(
-            f"  {stage:<20}{timing['p50_ms']:7.1f}  {timing['mean_ms']:7.1f}  "
-            f"{timing['share']:6.1%}"
-        )
+    print("stage (after warm-up)  p50 ms  mean ms")
+    for stage, timing in report.stage_ms.items():
+        print(f"  {stage:<20}{timing['p50_ms']:7.1f}  {timing['mean_ms']:7.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if args.frames < 1:
-        print("e2e_replay: error: --frames must be >= 1", file=sys.stderr)
+    if args.frames < 2:
+        print("e2e_replay: error: --frames must be >= 2", file=sys.stderr)
         return 2
     from infinitevggt_ros.engine import use_lean_cuda_allocator
 
     use_lean_cuda_allocator()  # as the node and the replay CLI do, before CUDA starts
     try:
-        if args.workdir is not None:
-            args.workdir.mkdir(parents=True, exist_ok=True)
-            report = run(args, args.workdir)
-        else:
-            with tempfile.TemporaryDirectory(prefix="e2e_replay_") as tmp:
-                report = run(args, Path(tmp))
+        reports = run(args)
     except (ValueError, OSError) as exc:
         print(f"e2e_replay: error: {exc}", file=sys.stderr)
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(dataclasses.asdict(report), indent=1) + "\n")
-    print_report(report)
+    records = [dataclasses.asdict(report) for report in reports]
+    document = {"runs": records} if args.all_modes else records[0]
+    args.output.write_text(json.dumps(document, indent=1) + "\n")
     print(f"written: {args.output}")
     return 0
 

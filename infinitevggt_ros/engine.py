@@ -14,6 +14,7 @@ so several engines can share one model.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -159,6 +160,32 @@ def build_engine(
         f"{str(engine.head_dtype).removeprefix('torch.')}), memory {engine.memory}"
     )
     return engine
+
+
+def _value_summary(image: torch.Tensor, one_read: bool | None = None) -> tuple[int, float, float]:
+    """(number of NaN/Inf values, min, max) of an image; min and max only mean something
+    when every value is finite, which is how they are used.
+
+    On a GPU (``one_read`` None: when the image is not on the CPU) each ``bool()`` /
+    ``float()`` of a reduction would wait for the device; the three figures are stacked
+    and read back in one copy instead. On the CPU they are read one by one (no wait).
+    """
+    values = image.detach()
+    if one_read is None:
+        one_read = values.device.type != "cpu"
+    if not one_read:
+        count = int((~torch.isfinite(values)).sum())
+        if count:
+            return count, math.nan, math.nan
+        return 0, float(values.min()), float(values.max())
+    figures = torch.stack(
+        [
+            (~torch.isfinite(values)).sum().to(torch.float64),
+            values.amin().to(torch.float64),
+            values.amax().to(torch.float64),
+        ]
+    ).tolist()
+    return int(figures[0]), float(figures[1]), float(figures[2])
 
 
 class StreamEngine:
@@ -345,10 +372,9 @@ class StreamEngine:
                 f"image height and width must be positive multiples of {patch}, got "
                 f"{height}x{width} (resize or crop with preprocess.prepare_image)"
             )
-        finite = torch.isfinite(image)
-        if not bool(finite.all()):
-            raise ValueError(f"image holds {int((~finite).sum())} NaN/Inf values")
-        low, high = float(image.min()), float(image.max())
+        not_finite, low, high = _value_summary(image)
+        if not_finite:
+            raise ValueError(f"image holds {not_finite} NaN/Inf values")
         if low < 0.0 or high > 1.0:
             raise ValueError(f"image values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
         if self._image_hw is not None and (height, width) != self._image_hw:

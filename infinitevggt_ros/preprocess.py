@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from infinitevggt_ros.decode import MAX_ASPECT_RATIO
@@ -58,6 +59,7 @@ WORKING_AREA_FACTOR = 4
 
 __all__ = [
     "DEFAULT_WIDTH_PX",
+    "DevicePreprocessor",
     "ImageMapping",
     "PATCH_SIZE_PX",
     "PREPROCESS_MODES",
@@ -158,11 +160,16 @@ class PreparedImage(ImageMapping):
     """A model input and its mapping back to the camera image.
 
     Attributes:
-        tensor: [3, h, w] float32 RGB in [0, 1] (CPU), h and w multiples of the patch size;
-            ready for ``StreamEngine.step``.
+        tensor: [3, h, w] float32 RGB in [0, 1], h and w multiples of the patch size; ready
+            for ``StreamEngine.step``. On the CPU, or on the engine's GPU when
+            :class:`DevicePreprocessor` made it.
+        rgb: [h, w, 3] uint8 colours of ``tensor`` on the CPU when they were made with it
+            (:class:`DevicePreprocessor`: reading them back later would wait for the engine
+            on the GPU); None: derive them from ``tensor``.
     """
 
     tensor: torch.Tensor
+    rgb: npt.NDArray[np.uint8] | None = None
 
 
 def validate_model_width(target_width: int, patch_size: int = PATCH_SIZE_PX) -> int:
@@ -306,6 +313,90 @@ def prepare_image(
         mode=mapping.mode,
         tensor=tensor.contiguous(),
     )
+
+
+class DevicePreprocessor:
+    """:func:`prepare_image` with torch on the engine's device (the GPU path).
+
+    The uint8 camera image is uploaded once (from pinned memory, on a stream of its own so
+    it overlaps the engine's work) and resized, cropped or padded and normalised there. The
+    resize is torch's antialiased bicubic (Pillow's kernel, a = -0.5) rounded to whole
+    levels as Pillow's 8-bit resize is; Pillow also rounds between its two passes, so
+    values differ from :func:`prepare_image` by a few levels at most (test_preprocess.py
+    gives the bound). The mapping (sizes, offsets, intrinsics) is the same function's. On
+    a CPU device it runs the same torch code (for tests); the node and the replay use it
+    only with a CUDA engine.
+
+    Images whose crop keeps a thin band of a huge resize (a portrait above about 4:1) go
+    through :func:`prepare_image`: that path bounds the working memory.
+
+    Args:
+        device: where the model input is made (the engine's device).
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self._stream: torch.cuda.Stream | None = None
+        if self.device.type == "cuda":
+            self._stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+
+    def __call__(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        target_width: int = DEFAULT_WIDTH_PX,
+        mode: str = "crop",
+        patch_size: int = PATCH_SIZE_PX,
+    ) -> PreparedImage:
+        """As :func:`prepare_image`; ``tensor`` on :attr:`device`, ``rgb`` on the CPU."""
+        _validate_rgb(rgb)
+        mapping = plan_image_mapping(rgb.shape[:2], target_width, mode, patch_size)
+        resized_h, resized_w = mapping.resized_hw
+        if mapping.mode == "crop" and resized_h * resized_w > WORKING_AREA_FACTOR * (
+            mapping.model_hw[1] ** 2
+        ):
+            return prepare_image(rgb, target_width, mode, patch_size)
+        host = torch.from_numpy(np.ascontiguousarray(rgb))
+        if self._stream is None:
+            tensor, levels = _resample_levels(host, mapping)
+            colours = levels.numpy()
+        else:
+            with torch.cuda.stream(self._stream):
+                pixels = host.pin_memory().to(self.device, non_blocking=True)
+                tensor, levels = _resample_levels(pixels, mapping)
+                colours = levels.cpu().numpy()  # waits for this stream only
+            # Ready for any stream (the engine's); the pinned buffer may be reused.
+            self._stream.synchronize()
+        return PreparedImage(
+            camera_hw=mapping.camera_hw,
+            resized_hw=mapping.resized_hw,
+            model_hw=mapping.model_hw,
+            offset_xy_px=mapping.offset_xy_px,
+            mode=mapping.mode,
+            tensor=tensor,
+            rgb=colours,
+        )
+
+
+def _resample_levels(
+    pixels: torch.Tensor, mapping: ImageMapping
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """[H, W, 3] uint8 (any device) -> ([3, h, w] float32 in [0, 1], [h, w, 3] uint8)."""
+    model_h, model_w = mapping.model_hw
+    ox, oy = mapping.offset_xy_px
+    values = pixels.permute(2, 0, 1)[None].to(torch.float32)
+    resized = F.interpolate(
+        values, size=mapping.resized_hw, mode="bicubic", align_corners=False, antialias=True
+    )[0]
+    levels = resized.round_().clamp_(0.0, 255.0)  # whole levels, as Pillow's uint8 output
+    if mapping.mode == "crop":
+        levels = levels[:, -oy : -oy + model_h]
+    else:
+        padded = torch.full((3, model_h, model_w), PAD_VALUE * 255.0, device=levels.device)
+        padded[:, oy : oy + levels.shape[1], ox : ox + levels.shape[2]] = levels
+        levels = padded
+    tensor = (levels / 255.0).contiguous()  # x / 255 in float32, as _to_unit_float
+    colours = levels.permute(1, 2, 0).to(torch.uint8).contiguous()
+    return tensor, colours
 
 
 def _to_unit_float(pixels: npt.NDArray[np.uint8]) -> torch.Tensor:

@@ -46,6 +46,7 @@ from infinitevggt_ros.outputs import (
 )
 from infinitevggt_ros.preprocess import (
     DEFAULT_WIDTH_PX,
+    DevicePreprocessor,
     PreparedImage,
     prepare_image,
     resize_to_camera,
@@ -241,6 +242,8 @@ class SessionFrame:
 
     def model_rgb(self) -> npt.NDArray[np.uint8]:
         """[h, w, 3] uint8 colours of the model input."""
+        if self.prepared.rgb is not None:
+            return self.prepared.rgb
         return model_input_rgb(self.prepared.tensor)
 
     def dense(self, model_rgb: npt.NDArray[np.uint8] | None = None) -> DenseOutputs:
@@ -254,6 +257,23 @@ class SessionFrame:
             self.options,
             self.model_intrinsic,
         )
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """A decoded image made a model input ahead of its turn (:meth:`StreamSession.prepare`).
+
+    Attributes:
+        prepared: the model input, or None when the image was refused.
+        image_hw: (H, W) of the camera image.
+        problem: why the image was refused (``""``: it was not).
+        preprocess_s: wall time of the preprocessing.
+    """
+
+    prepared: PreparedImage | None
+    image_hw: tuple[int, int]
+    problem: str
+    preprocess_s: float
 
 
 @dataclass
@@ -289,6 +309,9 @@ class StreamSession:
         config: see :class:`SessionConfig`.
         mount: camera mount lookup for ``odom_to_base`` (required there).
         log: where warnings go (default: this module's ``logging`` logger).
+        device_preprocess: make the model input on the engine's device
+            (``preprocess.DevicePreprocessor``); None: when the engine runs on CUDA;
+            False: always Pillow on the CPU (``preprocess.prepare_image``).
     """
 
     def __init__(
@@ -297,6 +320,7 @@ class StreamSession:
         config: SessionConfig,
         mount: MountLookup | None = None,
         log: Log | None = None,
+        device_preprocess: bool | None = None,
     ) -> None:
         if config.needs_mount and mount is None:
             raise ValueError(
@@ -318,6 +342,12 @@ class StreamSession:
         self._sequences_started = 0
         self._said_once: set[str] = set()
         self._throttled: dict[str, float] = {}
+        self._preprocess = _preprocessor(engine, device_preprocess)
+
+    @property
+    def preprocess_on_device(self) -> bool:
+        """Whether model inputs are made on the engine's device (``DevicePreprocessor``)."""
+        return isinstance(self._preprocess, DevicePreprocessor)
 
     # -- requests from other threads ---------------------------------------------------
 
@@ -346,6 +376,21 @@ class StreamSession:
 
     # -- the frame path ----------------------------------------------------------------
 
+    def prepare(self, rgb: npt.NDArray[np.uint8]) -> PreparedInput:
+        """Preprocesses one decoded image (no session state: any thread, ahead of time).
+
+        A refusal is kept in the result and raised by :meth:`process_prepared`, in the
+        frame's place in the order, as :meth:`process` raises it.
+        """
+        config = self.config
+        started = time.perf_counter()
+        try:
+            prepared = self._preprocess(rgb, config.model_width, config.preprocess_mode)
+        except ValueError as error:
+            return PreparedInput(None, (0, 0), str(error), time.perf_counter() - started)
+        image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        return PreparedInput(prepared, image_hw, "", time.perf_counter() - started)
+
     def process(
         self,
         rgb: npt.NDArray[np.uint8],
@@ -355,7 +400,8 @@ class StreamSession:
         reset_epoch: int | None = None,
         robot: RobotInputs | None = None,
     ) -> SessionFrame:
-        """Runs one decoded image through the engine.
+        """Runs one decoded image through the engine (:meth:`prepare`, then
+        :meth:`process_prepared`).
 
         Args:
             rgb: [H, W, 3] uint8 RGB.
@@ -368,15 +414,31 @@ class StreamSession:
         Raises:
             FrameSkipped: the frame is not published (its ``kind`` and reason say why).
         """
+        return self.process_prepared(
+            self.prepare(rgb), stamp_ns, frame_id, calibration, reset_epoch, robot
+        )
+
+    def process_prepared(
+        self,
+        prepared_input: PreparedInput,
+        stamp_ns: int,
+        frame_id: str,
+        calibration: Calibration | None = None,
+        reset_epoch: int | None = None,
+        robot: RobotInputs | None = None,
+    ) -> SessionFrame:
+        """Runs one prepared image through the engine (arguments as :meth:`process`).
+
+        Frames must come in the order received: resets, stamps and the memory follow it.
+
+        Raises:
+            FrameSkipped: the frame is not published (its ``kind`` and reason say why).
+        """
         frame_id = self._clean_frame_id(frame_id)
-        started = time.perf_counter()
-        try:
-            prepared = prepare_image(rgb, self.config.model_width, self.config.preprocess_mode)
-        except ValueError as error:
-            raise self._skip("bad_image", str(error)) from None
-        preprocess_s = time.perf_counter() - started
+        prepared, image_hw = prepared_input.prepared, prepared_input.image_hw
+        if prepared is None:
+            raise self._skip("bad_image", prepared_input.problem) from None
         self._apply_pending_memory()
-        image_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
         reason = self._reset_reason(stamp_ns, image_hw, frame_id, reset_epoch)
         if reason is not None:
             self._start_sequence(reason)
@@ -403,7 +465,9 @@ class StreamSession:
         sequence = self._sequence
         sequence.last_stamp_ns, sequence.image_hw, sequence.frame_id = stamp_ns, image_hw, frame_id
         frame = self._finish(result, prepared, stamp_ns, base_frames, calibration, reason, robot)
-        return dataclasses.replace(frame, preprocess_s=preprocess_s, engine_s=engine_s)
+        return dataclasses.replace(
+            frame, preprocess_s=prepared_input.preprocess_s, engine_s=engine_s
+        )
 
     def _finish(
         self,
@@ -644,6 +708,17 @@ class StreamSession:
         if now - self._throttled.get(key, -LOG_THROTTLE_S) >= LOG_THROTTLE_S:
             self._throttled[key] = now
             self.log.warning(message)
+
+
+def _preprocessor(engine: Engine, on_device: bool | None) -> Callable[..., PreparedImage]:
+    """``prepare_image`` or a ``DevicePreprocessor`` on the engine's device."""
+    device = getattr(engine, "device", None)
+    is_cuda = getattr(device, "type", "cpu") == "cuda"
+    if on_device is None:
+        on_device = is_cuda
+    if not on_device:
+        return prepare_image
+    return DevicePreprocessor(device if device is not None else "cpu")
 
 
 class StampGapDetector:

@@ -48,9 +48,16 @@ from infinitevggt_ros.offline.replay_report import (
 )
 from infinitevggt_ros.offline.sequences import DatasetError, Frame, Sequence, open_sequence
 from infinitevggt_ros.offline.tum import write_tum_trajectory
+from infinitevggt_ros.pipeline import Job, Stage, StagePipeline
 from infinitevggt_ros.ros.params import NodeParams
 from infinitevggt_ros.ros.topics import NODE_NAME
-from infinitevggt_ros.session import Calibration, FrameSkipped, SessionFrame, StreamSession
+from infinitevggt_ros.session import (
+    Calibration,
+    FrameSkipped,
+    PreparedInput,
+    SessionFrame,
+    StreamSession,
+)
 from infinitevggt_ros.voxels import CloudAccumulator
 
 logger = logging.getLogger(__name__)
@@ -72,6 +79,9 @@ class ReplayOptions:
         max_frames: stop after this many frames (None: all; else >= 1).
         ply_voxel_size: voxel of the fused cloud (0: 1 % of the first median depth).
         write_bag, write_plots, progress: what to produce and show.
+        overlap: read and preprocess the next frames and record the previous one while
+            the engine runs a frame (``pipeline.StagePipeline``); False: one frame at a
+            time. The outputs are the same either way.
     """
 
     params: NodeParams = dataclasses.field(default_factory=lambda: NodeParams.from_mapping({}))
@@ -83,6 +93,7 @@ class ReplayOptions:
     write_bag: bool = True
     write_plots: bool = True
     progress: bool = True
+    overlap: bool = True
 
     def __post_init__(self) -> None:
         if self.every_n < 1:
@@ -136,6 +147,28 @@ def check_paths(source: Path, output_dir: Path) -> None:
             raise DatasetError(f"{output_dir}: the output folder is not writable")
 
 
+@dataclass
+class _ReplayItem:
+    """One frame on its way through the replay's stages.
+
+    Attributes:
+        frame, calibration: the frame as read, and its calibration.
+        read_start_s: when its read began; t_start: when it was handed to the stages.
+        prepared: the model input (stage 1); result: the session's frame (stage 2), or
+        skip_reason: why it is not published.
+        resets: the session's (reset count, last reason) right after the frame.
+    """
+
+    frame: Frame
+    calibration: Calibration | None
+    read_start_s: float
+    t_start: float
+    prepared: PreparedInput | None = None
+    result: SessionFrame | None = None
+    skip_reason: str = ""
+    resets: tuple[int, str] | None = None
+
+
 class ReplayRun:
     """One replay in progress: the session's frames into bag, trajectory, cloud and records."""
 
@@ -181,25 +214,54 @@ class ReplayRun:
         self.skipped.append(SkippedFrame(frame.index, frame.timestamp_ns, reason))
         self.position += 1
 
-    def process(self, frame: Frame, calibration: Calibration | None, read_start_s: float) -> None:
-        """One decoded frame through the session, its messages into the outputs."""
-        from infinitevggt_ros.ros import convert
+    # The replay's three steps of a frame, run by ``pipeline.StagePipeline`` (overlapping
+    # on threads, or one after another): prepare -> infer -> record (in frame order).
 
-        t_start = time.perf_counter()
+    def prepare(self, item: _ReplayItem) -> _ReplayItem:
+        """Stage 1: the model input (any thread; no session state)."""
+        if item.frame.error is None:
+            item.prepared = self.session.prepare(item.frame.rgb)
+        return item
+
+    def infer(self, item: _ReplayItem) -> _ReplayItem:
+        """Stage 2: the session and the engine, in frame order."""
+        frame = item.frame
+        if frame.error is not None:
+            item.skip_reason = frame.error  # a corrupt frame is reported, not the end
+            return item
+        assert item.prepared is not None
         try:
-            result = self.session.process(
-                frame.rgb,
+            item.result = self.session.process_prepared(
+                item.prepared,
                 frame.timestamp_ns,
                 frame.frame_id,
-                calibration=calibration,
+                calibration=item.calibration,
                 robot=self.robot.inputs(frame.timestamp_ns),
             )
         except FrameSkipped as skipped:
-            self._note_reset()  # a reset happens before its frame can still be skipped
-            self.skip(frame, f"{skipped.kind}: {skipped.reason}")
+            item.skip_reason = f"{skipped.kind}: {skipped.reason}"
+        # The session's counter, not the frame's reset_reason: a frame that starts a new
+        # sequence and is then skipped (non-finite pose) still started it.
+        counters = self.session.counters
+        item.resets = (counters.resets, counters.last_reset_reason)
+        return item
+
+    def record(self, job: Job) -> None:
+        """Sink: one frame's messages into the outputs (an error of its stages raised)."""
+        item: _ReplayItem = job.result()
+        if item.resets is not None and item.resets[0] > len(self.resets):
+            self.resets.append(item.resets[1])
+        result = item.result
+        if result is None:
+            self.skip(item.frame, item.skip_reason)
             return
+        self._write(item, result)
+
+    def _write(self, item: _ReplayItem, result: SessionFrame) -> None:
+        from infinitevggt_ros.ros import convert
+
+        frame = item.frame
         t_session = time.perf_counter()
-        self._note_reset()
         if self.first is None:
             self.first = result
             self.accumulator = CloudAccumulator(self.options.ply_voxel_size or _auto_voxel(result))
@@ -216,7 +278,8 @@ class ReplayRun:
         t_end = time.perf_counter()
         self.poses.append(messages.T_fixed_child)
         self.stamps.append(result.stamp_ns)
-        self._record(frame, result, read_start_s, t_start, t_session, t_bag, t_cloud, t_end)
+        times = (item.read_start_s, item.t_start, t_session, t_bag, t_cloud, t_end)
+        self._record(frame, result, *times)
         if self.position in self.strip_positions:
             self.strip.append(
                 {
@@ -227,13 +290,6 @@ class ReplayRun:
                 }
             )
         self.position += 1
-
-    def _note_reset(self) -> None:
-        # The session's counter, not the frame's reset_reason: a frame that starts a new
-        # sequence and is then skipped (non-finite pose) still started it.
-        counters = self.session.counters
-        if counters.resets > len(self.resets):
-            self.resets.append(counters.last_reset_reason)
 
     def _record(
         self,
@@ -608,20 +664,30 @@ def _feed(
     calibration: Calibration | None,
     progress: Any,
 ) -> None:
+    """Reads the frames here while the stages run behind (``options.overlap``)."""
     from infinitevggt_ros.session import StampGapDetector
 
     gaps = StampGapDetector()
     frames = sequence.select_frames(options.every_n, options.max_frames)
-    while True:
-        read_start_s = time.perf_counter()  # the source decodes a frame inside next()
-        frame = next(frames, None)
-        if frame is None:
-            break
-        if options.every_n == 1:
-            gaps.observe(frame.timestamp_ns)
-        if frame.error is not None:
-            run.skip(frame, frame.error)  # a corrupt frame is reported, not the end
-        else:
-            run.process(frame, _frame_calibration(calibration, frame), read_start_s)
-        progress.update(1)
+    stages = [Stage("prepare", run.prepare), Stage("infer", run.infer)]
+    pipeline = StagePipeline(
+        stages, run.record, overlap=options.overlap, stop_at_error=True, name="replay"
+    )
+    try:
+        while True:
+            read_start_s = time.perf_counter()  # the source decodes a frame inside next()
+            frame = next(frames, None)
+            if frame is None:
+                break
+            if options.every_n == 1:
+                gaps.observe(frame.timestamp_ns)
+            item = _ReplayItem(
+                frame, _frame_calibration(calibration, frame), read_start_s, time.perf_counter()
+            )
+            pipeline.put(item)
+            progress.update(1)
+        pipeline.close()
+    except BaseException:
+        pipeline.abort()
+        raise
     run.input_gaps = gaps.gaps

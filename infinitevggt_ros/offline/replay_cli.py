@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-overlap",
+        action="store_true",
+        help="one frame at a time (default: read, preprocess and record beside the engine)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     add_parameter_arguments(parser, REPLAY_PARAMETER_NAMES, "the node's parameters")
     return parser
@@ -87,6 +92,7 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
         write_bag=not args.no_bag,
         write_plots=not args.no_plots,
         progress=not args.no_progress,
+        overlap=not args.no_overlap,
     )
 
 

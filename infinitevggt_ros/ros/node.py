@@ -14,11 +14,14 @@ is false.
 
 Threads: the executor thread only queues images (tagged with the reset epoch, so a
 ``~/reset`` applies between the frames received before and after it), answers services and
-parameters and publishes diagnostics. The worker thread owns the session (decode,
-preprocess, inference) and hands each result to the publisher thread, which builds and
-publishes its messages while the worker runs the next frame. Each activation gets its own
-worker, publisher and hand-off; the session lock guarantees that a worker left over from a
-previous activation (a frame slower than the stop timeout) never runs next to a new one.
+parameters and publishes diagnostics. The worker thread decodes and preprocesses; the
+frame pipeline (``pipeline.StagePipeline``, the replay's too) runs inference on a thread of
+its own and hands each result, in order, to the publisher thread, which builds and
+publishes its messages: decode of the next frame and the messages of the previous one
+overlap inference. With process_policy ``latest`` a newer prepared image replaces one still
+waiting for the engine. Each activation gets its own threads and pipeline; the session
+lock guarantees that an inference left over from a previous activation (a frame slower
+than the stop timeout) never runs next to a new one.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,7 +49,8 @@ from std_srvs.srv import Trigger
 
 from infinitevggt_ros.decode import BadMessageError, decode_colour_message
 from infinitevggt_ros.outputs import transform_from_xyz_quaternion
-from infinitevggt_ros.queues import FrameInbox, ResultHandoff
+from infinitevggt_ros.pipeline import Job, Stage, StagePipeline
+from infinitevggt_ros.queues import FrameInbox
 from infinitevggt_ros.ros import convert
 from infinitevggt_ros.ros.params import (
     MEMORY_PARAMETER_NAMES,
@@ -62,14 +67,16 @@ from infinitevggt_ros.ros.topics import NODE_NAME, OUTPUT_TOPICS, message_class,
 from infinitevggt_ros.session import (
     Calibration,
     FrameSkipped,
+    PreparedInput,
     SessionFrame,
     StampGapDetector,
     StreamSession,
 )
 from infinitevggt_ros.stamps import stamp_to_ns
 
-# Results waiting for the publisher thread: one lets message building of frame t overlap
-# inference of frame t+1 while keeping the worker at most one frame ahead (latency).
+# Frames waiting for each stage of the pipeline (inference, the publisher): one lets message
+# building of frame t-1 and decode of frame t+1 overlap inference of frame t while keeping
+# each stage at most one frame ahead (latency).
 RESULT_HANDOFF_CAPACITY = 1
 STOP_TIMEOUT_S = 2.0
 #: Bad input shown as WARN on /diagnostics for this many periods after it was last seen.
@@ -110,36 +117,70 @@ class _Counters:
     sequence_frames: int = 0
 
 
-class _Activation:
-    """The threads of one activation: a worker, a publisher and the hand-off between them."""
+@dataclass(frozen=True)
+class _Decoded:
+    """One received image made a model input, with what the session needs besides."""
 
-    def __init__(self, node: StreamNode, inbox: FrameInbox) -> None:
+    received: _Received
+    prepared: PreparedInput
+    stamp_ns: int
+    robot: Any
+
+
+class _Activation:
+    """The threads of one activation: a worker, the frame pipeline behind it, a publisher.
+
+    The worker takes each image from the inbox, decodes and preprocesses it; the pipeline
+    (``pipeline.StagePipeline``, shared with the replay) runs inference on a thread of its
+    own and hands each result, in order, to its publisher thread (the sink), so decode of
+    frame t+1 and the messages of frame t-1 overlap inference of frame t. With the
+    ``latest`` policy a newer prepared image replaces one still waiting for the engine (the
+    engine always gets the newest; counted as dropped); with ``all`` none is replaced.
+    """
+
+    def __init__(self, node: StreamNode, inbox: FrameInbox, latest: bool) -> None:
         self.stop = threading.Event()
         self.inbox = inbox
-        self.handoff = ResultHandoff(RESULT_HANDOFF_CAPACITY)
+        self.latest = latest
+        self._node = node
+        self.pipeline: StagePipeline | None = None
         self.worker = threading.Thread(target=node._run_worker, args=(self,), name="inference")
-        self.publisher = threading.Thread(target=node._run_publisher, args=(self,), name="publish")
-        self.worker.daemon = self.publisher.daemon = True
+        self.worker.daemon = True
+
+    @property
+    def dropped(self) -> int:
+        """Images dropped: replaced in the inbox or while waiting for the engine."""
+        replaced = self.pipeline.replaced if self.pipeline is not None else 0
+        return self.inbox.dropped + replaced
 
     def start(self) -> None:
-        self.publisher.start()
+        node = self._node
+        self.pipeline = StagePipeline(
+            [Stage("infer", partial(node._infer, self))],
+            node._publish_job,
+            capacity=RESULT_HANDOFF_CAPACITY,
+            on_lost=node._count_lost,
+            latest_input=self.latest,
+            name="frames",
+        )
         self.worker.start()
 
     def stop_threads(self, timeout_s: float) -> bool:
-        """True when both threads ended within ``timeout_s``.
+        """True when every thread ended within ``timeout_s``.
 
         The frame being inferred is finished and published (if it ends in time), as are the
-        results waiting for the publisher; images not yet started are dropped.
+        results waiting for the publisher; images not yet inferred are dropped.
         """
         deadline = time.monotonic() + timeout_s
         self.stop.set()
         self.inbox.clear()
         self.worker.join(timeout_s)
-        # After the worker: its last result is still accepted. A worker still mid-frame finds
-        # the hand-off closed and counts its result as unpublished.
-        self.handoff.close()
-        self.publisher.join(max(0.0, deadline - time.monotonic()))
-        return not (self.worker.is_alive() or self.publisher.is_alive())
+        # After the worker: its last result is still accepted. A frame still mid-inference
+        # after the deadline is counted as unpublished (on_lost), never published late.
+        ended = True
+        if self.pipeline is not None:
+            ended = self.pipeline.close(max(0.0, deadline - time.monotonic()), drop_waiting=True)
+        return ended and not self.worker.is_alive()
 
 
 class StreamNode(LifecycleNode):
@@ -258,7 +299,7 @@ class StreamNode(LifecycleNode):
         self._robot = RobotListener(self, params, self._tf_buffer, info_qos)
         self._inputs = [image_sub, info_sub, *self._robot.subscriptions]
         self._inbox = FrameInbox(1 if params.process_policy == "latest" else params.queue_size)
-        self._activation = _Activation(self, self._inbox)
+        self._activation = _Activation(self, self._inbox, latest=params.process_policy == "latest")
         self._activation.start()
         self.get_logger().info(
             f"active: {params.input_transport} images on {image_sub.topic_name}, model width "
@@ -452,50 +493,75 @@ class StreamNode(LifecycleNode):
             except Exception as error:  # the worker must survive anything one frame does
                 if activation.stop.is_set() or not rclpy.ok(context=self.context):
                     return
-                self.get_logger().error(f"frame failed: {error!r}", throttle_duration_sec=5.0)
-                self._count_problem("failed_frames", f"frame failed: {error!r}")
+                self._count_failure(error)
 
     def _process(self, item: _Received, activation: _Activation) -> None:
+        decoded = self._decode(item)
+        if decoded is None:
+            return
+        assert activation.pipeline is not None
+        wait_started = time.perf_counter()
+        activation.pipeline.put(decoded)  # False once stopping: the image is dropped
+        with self._lock:
+            self._counters.handoff_wait_s.append(time.perf_counter() - wait_started)
+
+    def _decode(self, item: _Received) -> _Decoded | None:
+        """Decode and preprocess (no session state): None when the image is unusable."""
         message = item.message
+        session = self._session
+        if session is None:
+            return None
         try:
             rgb = decode_colour_message(message)
         except BadMessageError as error:
             self._count_problem("bad_messages", f"bad image ignored: {error}")
-            return
+            return None
         stamp_ns = stamp_to_ns(message.header.stamp)
         robot = self._robot.inputs(stamp_ns) if self._robot is not None else None
+        return _Decoded(item, session.prepare(rgb), stamp_ns, robot)
+
+    def _infer(self, activation: _Activation, decoded: _Decoded) -> SessionFrame | None:
+        """The session and the engine for one frame, in order; None: nothing to publish."""
+        item = decoded.received
         with self._session_lock:
             session = self._session
             if activation.stop.is_set() or session is None:  # a stale worker never steps
-                return
+                return None
             try:
-                frame = session.process(
-                    rgb,
-                    stamp_ns,
-                    message.header.frame_id,
+                frame = session.process_prepared(
+                    decoded.prepared,
+                    decoded.stamp_ns,
+                    item.message.header.frame_id,
                     calibration=item.calibration,
                     reset_epoch=item.reset_epoch,
-                    robot=robot,
+                    robot=decoded.robot,
                 )
             except FrameSkipped as skipped:
                 counter = "bad_messages" if skipped.kind == "bad_image" else "failed_frames"
                 self._count_problem(counter, f"{skipped.kind}: {skipped.reason}")
-                return
+                return None
         with self._lock:
             self._counters.engine_step_s.append(frame.engine_s)
             self._counters.engine_stats = frame.memory_stats
             self._counters.scale = frame.scale_estimate
             self._counters.sequence_frames = frame.frame_index + 1
-        wait_started = time.perf_counter()
-        accepted = activation.handoff.put(frame)
+        return frame
+
+    def _count_failure(self, error: BaseException) -> None:
+        self.get_logger().error(f"frame failed: {error!r}", throttle_duration_sec=5.0)
+        self._count_problem("failed_frames", f"frame failed: {error!r}")
+
+    def _count_lost(self, job: Job) -> None:
+        """A job the pipeline dropped at shutdown: inferred ones were not published."""
+        if isinstance(job.value, SessionFrame) and job.error is None:
+            self._count_unpublished(job.value)
+
+    def _count_unpublished(self, frame: SessionFrame) -> None:
         with self._lock:
-            self._counters.handoff_wait_s.append(time.perf_counter() - wait_started)
-            if not accepted:
-                self._counters.unpublished_frames += 1
-        if not accepted:
-            self.get_logger().warning(
-                f"node stopping: frame {frame.frame_index} inferred but not published"
-            )
+            self._counters.unpublished_frames += 1
+        self.get_logger().warning(
+            f"node stopping: frame {frame.frame_index} inferred but not published"
+        )
 
     def _count_problem(self, counter: str, reason: str) -> None:
         with self._lock:
@@ -505,21 +571,23 @@ class StreamNode(LifecycleNode):
 
     # ------------------------------------------------------------------ publisher thread
 
-    def _run_publisher(self, activation: _Activation) -> None:
-        """Builds and publishes each result, in the order inferred."""
-        while True:
-            frame = activation.handoff.get()
-            if frame is None:  # closed and drained
+    def _publish_job(self, job: Job) -> None:
+        """The pipeline's sink: builds and publishes each result, in the order inferred."""
+        try:
+            frame = job.result()  # an inference error comes here, in its frame's place
+        except Exception as error:
+            if rclpy.ok(context=self.context):
+                self._count_failure(error)
+            return
+        try:
+            self._publish_frame(frame)
+        except Exception as error:  # one bad frame must not end publishing
+            if not rclpy.ok(context=self.context):
                 return
-            try:
-                self._publish_frame(frame)
-            except Exception as error:  # one bad frame must not end publishing
-                if not rclpy.ok(context=self.context):
-                    return
-                self.get_logger().error(
-                    f"publishing a frame failed: {error!r}", throttle_duration_sec=5.0
-                )
-                self._count_problem("failed_frames", f"publishing failed: {error!r}")
+            self.get_logger().error(
+                f"publishing a frame failed: {error!r}", throttle_duration_sec=5.0
+            )
+            self._count_problem("failed_frames", f"publishing failed: {error!r}")
 
     def _publish_frame(self, frame: SessionFrame) -> None:
         started = time.perf_counter()
@@ -548,12 +616,13 @@ class StreamNode(LifecycleNode):
     # ------------------------------------------------------------------ diagnostics
 
     def _diagnostic_values(self) -> dict[str, Any]:
+        activation = self._activation
         with self._lock:
             counters = self._counters
             values: dict[str, Any] = {
                 "received_frames": counters.received,
                 "processed_frames": counters.processed,
-                "dropped_frames": self._inbox.dropped,
+                "dropped_frames": activation.dropped if activation else self._inbox.dropped,
                 "input_gaps": self._gaps.gaps,
                 "input_missing_frames": self._gaps.missing_frames,
                 "bad_messages": counters.bad_messages,

@@ -59,6 +59,7 @@ RUN_OPTIONS = (
     "lr",
     "warmup_steps",
     "weight_decay",
+    "init_from",
 )
 
 
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup-steps", type=int, default=300)
     p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument(
+        "--init-from",
+        default="",
+        help="start from the weights of another state folder (a new stage: fresh optimizer "
+        "and schedule)",
+    )
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--validate-every", type=int, default=250)
     p.add_argument("--shard-mb", type=float, default=12.0, help="largest state file, MB")
@@ -265,6 +272,9 @@ def train(args: argparse.Namespace) -> int:
         weight_decay=options["weight_decay"],
     )
     start = 0
+    if options["init_from"] and not (args.state / STATE_FILE).is_file():
+        model.load_state_dict(load_sharded(Path(options["init_from"]), "model"), strict=True)
+        logger.info("stage starts from the weights in %s", options["init_from"])
     if (args.state / STATE_FILE).is_file():
         start = restore_state(args.state, model, optimizer)
         logger.info("resumed from step %d in %s", start, args.state)

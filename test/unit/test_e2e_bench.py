@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""benchmarks/e2e_replay.py in its CPU smoke mode: both inputs, with and without overlap.
+
+Overlapping stages must give the very same messages as one frame at a time (digests of
+every frame's message bytes), in order; and the script must run without rclpy and rosbags
+(the GPU machines have neither).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "e2e_replay.py"
+SMALL = ["--device", "cpu", "--preset", "tiny", "--frames", "5", "--warmup", "1",
+         "--width", "112", "--height", "84", "--model-width", "84", "--digest"]  # fmt: skip
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("e2e_replay", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    output = tmp_path_factory.mktemp("e2e") / "e2e.json"
+    # One process and engine for all four: image and jpeg, overlapped and one at a time.
+    argv = [*SMALL, "--all-modes", "--latency-rate", "0", "--output", str(output)]
+    assert load_script().main(argv) == 0
+    runs = json.loads(output.read_text())["runs"]
+    return {f"{r['input']}{'' if r['overlap'] else '_sequential'}": r for r in runs}
+
+
+def test_all_modes_runs_each_input_with_and_without_overlap(reports):
+    assert sorted(reports) == ["image", "image_sequential", "jpeg", "jpeg_sequential"]
+
+
+def test_one_mode_writes_one_report(tmp_path):
+    output = tmp_path / "one.json"
+    assert load_script().main([*SMALL, "--input", "jpeg", "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    assert report["input"] == "jpeg" and report["overlap"] is True and report["frames"] == 5
+
+
+def test_every_frame_is_measured_in_order(reports):
+    for name, report in reports.items():
+        assert report["frames"] == 5 and report["skipped_frames"] == 0, name
+        assert [r["index"] for r in report["per_frame"]] == list(range(5)), name
+        assert report["overlap"] is not name.endswith("sequential")
+        assert report["model_hw"] == [56, 84] and report["camera_hw"] == [84, 112]
+        assert report["preprocess"] == "pillow"  # the CPU default
+        assert list(report["stage_ms"]) == ["decode", "preprocess", "engine", "messages"]
+        assert report["latency_ms"]["p95_ms"] >= report["latency_ms"]["p50_ms"] > 0
+        assert report["steady_frames_per_s"] > 0 and report["frames_per_s"] > 0
+        for record in report["per_frame"]:
+            assert record["latency_ms"] >= record["engine_ms"] > 0
+
+
+def test_overlap_gives_the_same_messages_as_one_frame_at_a_time(reports):
+    for kind in ("image", "jpeg"):
+        overlapped = [r["digest"] for r in reports[kind]["per_frame"]]
+        sequential = [r["digest"] for r in reports[f"{kind}_sequential"]["per_frame"]]
+        assert overlapped == sequential and len(set(overlapped)) == 5, kind
+    # JPEG is lossy: other pixels, other outputs (the input really was the compressed one).
+    assert reports["jpeg"]["per_frame"][0]["digest"] != reports["image"]["per_frame"][0]["digest"]
+    assert reports["jpeg"]["input"] == "jpeg"
+
+
+def test_the_script_runs_without_rclpy_and_rosbags(tmp_path):
+    output = tmp_path / "e2e.json"
+    blocker = (
+        "import sys, importlib.abc\n"
+        "class Refuse(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('rclpy', 'rosbags'):\n"
+        "            raise ImportError(f'{name} is not on the GPU machines')\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        f"sys.argv = [{str(SCRIPT)!r}] + sys.argv[1:]\n"
+        f"exec(compile(open({str(SCRIPT)!r}).read(), {str(SCRIPT)!r}, 'exec'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocker, *SMALL, "--frames", "3", "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(output.read_text())["frames"] == 3
