@@ -12,6 +12,8 @@ setup(
     name=PACKAGE_NAME,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
+    # The bundled synthetic-room model (weights, config, model card) ships inside the package.
+    package_data={PACKAGE_NAME: ["weights/*/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE_NAME}"]),
         (f"share/{PACKAGE_NAME}", ["package.xml"]),
@@ -29,7 +31,7 @@ setup(
         "offline": ["rosbags>=0.11", "matplotlib"],
         "test": ["pytest", "ruff"],
     },
-    zip_safe=True,
+    zip_safe=False  # the bundled model is read from its folder,
     maintainer="infinitevggt_ros authors",
     maintainer_email="maintainers@infinitevggt-ros.invalid",
     description="Streaming InfiniteVGGT (StreamVGGT + rolling memory) 3D reconstruction for ROS 2",
@@ -40,6 +42,7 @@ setup(
             f"infinitevggt-replay = {PACKAGE_NAME}.offline.replay_cli:main",
             f"infinitevggt-eval = {PACKAGE_NAME}.offline.eval:main",
             f"infinitevggt-bench = {PACKAGE_NAME}.offline.bench:main",
+            f"infinitevggt-train = {PACKAGE_NAME}.training.train:main",
         ],
     },
 )

@@ -236,7 +236,10 @@ SMALL = ModelConfig(
     aggregator=AggregatorConfig(embed_dim=128, depth=4, num_heads=4),
     camera_head=CameraHeadConfig(dim_in=256, trunk_depth=1, num_heads=4),
     dpt_head=DPTHeadConfig(
-        dim_in=256, features=32, out_channels=(32, 48, 96, 128), intermediate_layer_idx=(0, 1, 2, 3)
+        dim_in=256,
+        features=32,
+        out_channels=(32, 48, 96, 128),
+        intermediate_layer_idx=(0, 1, 2, 3),
     ),
 )
 

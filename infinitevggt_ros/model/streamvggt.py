@@ -9,6 +9,7 @@ state (KV memory) is passed in by the caller (``infinitevggt_ros.engine``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from torch.profiler import record_function
 
 from .aggregator import Aggregator
 from .attention import ATTENTION_BACKENDS
-from .checkpoint import load_weights
+from .checkpoint import CheckpointError, load_weights
 from .config import PRESETS, ModelConfig
 from .layers import Attention
 from .program import AttentionCall, KVLayer, MemoryLookup, MemorySlot, run_program
@@ -99,11 +100,16 @@ class StreamVGGT(nn.Module):
         """Build the model and load a checkpoint strictly (CPU, memory-mapped; a file
         in another floating-point precision, e.g. float16, is cast to float32).
 
+        ``path`` is a checkpoint file (the release architecture unless ``config`` says
+        otherwise) or a model folder holding ``model.safetensors`` and the ``config.json``
+        of its architecture (the bundled model, ``bundled.BUNDLED_MODEL_DIR``).
+
         Raises:
             CheckpointError: missing/corrupt file, names/shapes that do not match,
                 non-floating-point tensors, or NaN/Inf weights.
         """
-        config = resolve_config(config)
+        path, folder_config = resolve_checkpoint_path(path)
+        config = resolve_config(config if config is not None else folder_config)
         with torch.device("meta"):
             model = cls(config)
         load_weights(model, path, assign=True)
@@ -248,6 +254,35 @@ class StreamVGGT(nn.Module):
             world_points_conf=points_conf,
             pose_enc=pose_enc,
         )
+
+
+MODEL_FOLDER_WEIGHTS = "model.safetensors"
+MODEL_FOLDER_CONFIG = "config.json"
+
+
+def resolve_checkpoint_path(path: str | Path) -> tuple[Path, dict[str, Any] | None]:
+    """(weights file, architecture) of a checkpoint file (architecture None) or a model
+    folder (its ``config.json``).
+
+    Raises:
+        CheckpointError: a folder without its weights or with an unreadable config.
+    """
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path, None
+    weights, config = path / MODEL_FOLDER_WEIGHTS, path / MODEL_FOLDER_CONFIG
+    missing = [p.name for p in (weights, config) if not p.is_file()]
+    if missing:
+        raise CheckpointError(
+            f"model folder {path} lacks {' and '.join(missing)} (a model folder holds "
+            f"{MODEL_FOLDER_WEIGHTS} and {MODEL_FOLDER_CONFIG})"
+        )
+    try:
+        data = json.loads(config.read_text())
+        ModelConfig.from_dict(dict(data))
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{config} is not a model config: {error}") from error
+    return weights, data
 
 
 def memory_lookup(

@@ -146,6 +146,20 @@ def load_sharded(folder: Path, stem: str) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def initial_weights(source: Path) -> dict[str, torch.Tensor]:
+    """Weights a new stage starts from: a training state folder (float32 shards) or a
+    shipped model folder (``export``; float16, cast to float32), e.g. the bundled model."""
+    shipped = source / "model.safetensors"
+    if shipped.is_file() and not (source / STATE_FILE).is_file():
+        from safetensors.torch import load_file
+
+        return {name: t.to(torch.float32) for name, t in load_file(str(shipped)).items()}
+    weights = load_sharded(source, "model")
+    if not weights:
+        raise ValueError(f"--init-from {source}: neither a training state nor a model folder")
+    return weights
+
+
 def save_state(
     folder: Path,
     model: StreamVGGT,
@@ -273,7 +287,7 @@ def train(args: argparse.Namespace) -> int:
     )
     start = 0
     if options["init_from"] and not (args.state / STATE_FILE).is_file():
-        model.load_state_dict(load_sharded(Path(options["init_from"]), "model"), strict=True)
+        model.load_state_dict(initial_weights(Path(options["init_from"])), strict=True)
         logger.info("stage starts from the weights in %s", options["init_from"])
     if (args.state / STATE_FILE).is_file():
         start = restore_state(args.state, model, optimizer)
@@ -323,8 +337,10 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     path = args.state / STATE_FILE
     if not path.is_file():
         return given
-    saved: dict[str, Any] = json.loads(path.read_text())["options"]
     defaults = build_parser().parse_args(["--state", "x"])
+    # Options added after a state was written take their defaults.
+    saved = {name: getattr(defaults, name) for name in RUN_OPTIONS}
+    saved.update(json.loads(path.read_text())["options"])
     changed = [
         name
         for name in RUN_OPTIONS
@@ -356,38 +372,63 @@ def export(state: Path, folder: Path) -> Path:
     metadata = {"format": "pt", "trained_steps": str(record["step"]), "preset": options["preset"]}
     save_file(half, str(folder / "model.safetensors"), metadata=metadata)
     (folder / "config.json").write_text(json.dumps(config_dict(config), indent=2) + "\n")
-    plot_loss_curves(state / LOG_FILE, folder / "loss_curves.png")
+    plot_loss_curves(stage_logs(state), folder / "loss_curves.png")
     return folder
 
 
-def plot_loss_curves(log: Path, path: Path) -> Path:
-    """Training losses (left) and validation depth / pose figures (right) over steps."""
+def stage_logs(state: Path) -> list[tuple[Path, int]]:
+    """The log of ``state`` and of the stages it started from (``--init-from``, paths as
+    given, relative to the working folder), first stage first, each with its first step in
+    the whole run."""
+    chain: list[Path] = []
+    folder: Path | None = state
+    while folder is not None and (folder / STATE_FILE).is_file() and folder not in chain:
+        chain.append(folder)
+        parent = json.loads((folder / STATE_FILE).read_text())["options"].get("init_from")
+        folder = Path(parent) if parent else None
+    logs: list[tuple[Path, int]] = []
+    offset = 0
+    for folder in reversed(chain):
+        logs.append((folder / LOG_FILE, offset))
+        offset += int(json.loads((folder / STATE_FILE).read_text())["step"])
+    return logs
+
+
+def plot_loss_curves(logs: list[tuple[Path, int]], path: Path) -> Path:
+    """Training losses (left) and validation depth / pose figures (right) over the steps
+    of all stages (vertical lines where a stage starts)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    records = []
+    for log, offset in logs:
+        for line in log.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                record["step"] += offset
+                records.append(record)
     train_rows = [r for r in records if "total" in r]
     val_rows = [r for r in records if "validation" in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for key in ("total", "camera", "depth", "points"):
         left.plot([r["step"] for r in train_rows], [r[key] for r in train_rows], label=key)
-    left.set_xlabel("step")
     left.set_ylabel("training loss")
-    left.set_yscale("symlog", linthresh=0.1)
-    left.legend()
-    left.grid(alpha=0.3)
+    left.set_yscale("log")
     steps = [r["step"] for r in val_rows]
     for key in ("abs_rel", "centre_error"):
         right.plot(steps, [r["validation"][key] for r in val_rows], label=f"val {key}")
     right.plot(
         steps, [1 - r["validation"]["delta_1.25"] for r in val_rows], label="val 1 - d<1.25"
     )
-    right.set_xlabel("step")
     right.set_yscale("log")
-    right.legend()
-    right.grid(alpha=0.3)
+    for axis in (left, right):
+        for _, offset in logs[1:]:
+            axis.axvline(offset, color="grey", linestyle=":", linewidth=1)
+        axis.set_xlabel("step")
+        axis.legend()
+        axis.grid(alpha=0.3)
     fig.suptitle("bundled synthetic-room model: training (held-out validation clips right)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -397,6 +438,7 @@ def plot_loss_curves(log: Path, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     try:
         if args.export is not None:
