@@ -31,7 +31,7 @@ setup(
         "offline": ["rosbags>=0.11", "matplotlib"],
         "test": ["pytest", "ruff"],
     },
-    zip_safe=False  # the bundled model is read from its folder,
+    zip_safe=False,  # the bundled model is read from its folder
     maintainer="infinitevggt_ros authors",
     maintainer_email="maintainers@infinitevggt-ros.invalid",
     description="Streaming InfiniteVGGT (StreamVGGT + rolling memory) 3D reconstruction for ROS 2",

@@ -124,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plot:             {path}")
     print(f"evaluation:       {out / 'replay' / 'eval' / 'eval.md'}")
     print(f"total time:       {elapsed:.0f} s")
+    _print_model_note(checkpoint, bundled)
+    return 0
+
+
+def _print_model_note(checkpoint: str, bundled: bool) -> None:
+    """What the figures above mean for the model that made them."""
     print()
     if not checkpoint:
         print(
@@ -137,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
             "a room it never saw. For real cameras run `CHECKPOINT=/path/checkpoints.pth "
             "make demo` with the StreamVGGT release checkpoint."
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ def confidence_regression(
     grad_y = (grad_y_p - grad_y_t).norm(dim=-1)
     regression = (confidence * error).mean()
     gradient = (confidence[:, :, :, 1:] * grad_x).mean() + (confidence[:, :, 1:] * grad_y).mean()
-    return regression + gradient - CONFIDENCE_ALPHA * torch.log(confidence).mean()
+    total: torch.Tensor = regression + gradient - CONFIDENCE_ALPHA * torch.log(confidence).mean()
+    return total
 
 
 def camera_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from infinitevggt_ros.model.config import PRESETS, ModelConfig
-from infinitevggt_ros.model.streamvggt import StreamVGGT
+from infinitevggt_ros.model.streamvggt import Predictions, StreamVGGT
 from infinitevggt_ros.training import losses, rooms
 
 logger = logging.getLogger("infinitevggt_ros.training")
@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def learning_rate(step: int, options: dict[str, Any]) -> float:
     """Linear warm-up, then cosine decay to 5 % of the peak at ``total_steps``."""
-    peak, warmup, total = options["lr"], options["warmup_steps"], options["total_steps"]
+    peak = float(options["lr"])
+    warmup, total = int(options["warmup_steps"]), int(options["total_steps"])
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -219,14 +220,11 @@ def config_dict(config: ModelConfig) -> dict[str, Any]:
 
 def _forward(
     model: StreamVGGT, clips: rooms.Clips, autocast: torch.dtype | None
-) -> dict[str, torch.Tensor]:
+) -> tuple[dict[str, torch.Tensor], Predictions, losses.Targets]:
+    """Losses of one batch of clips, with the predictions and targets they compare."""
     targets = losses.make_targets(clips.depth, clips.T_world_cam, clips.intrinsics)
     predictions = model(clips.images, starts_sequence=True, autocast_dtype=autocast)
-    return {
-        **losses.geometry_losses(predictions, targets),
-        "_predictions": predictions,
-        "_targets": targets,
-    }  # type: ignore[dict-item]
+    return losses.geometry_losses(predictions, targets), predictions, targets
 
 
 @torch.no_grad()
@@ -246,9 +244,9 @@ def validate(
             (options["height"], options["width"]),
             device,
         )
-        out = _forward(model, clips, autocast)
-        figures = {k: float(v) for k, v in out.items() if not k.startswith("_")}
-        figures.update(losses.quick_metrics(out["_predictions"], out["_targets"]))  # type: ignore[arg-type]
+        batch_losses, predictions, targets = _forward(model, clips, autocast)
+        figures = {k: float(v) for k, v in batch_losses.items()}
+        figures.update(losses.quick_metrics(predictions, targets))
         for key, value in figures.items():
             totals[key] = totals.get(key, 0.0) + value / batches
     model.train()
@@ -305,15 +303,15 @@ def train(args: argparse.Namespace) -> int:
             clips = rooms.make_clips(
                 options["seed"], step, batch, frames, (options["height"], options["width"]), device
             )
-            out = _forward(model, clips, autocast)
+            out, _, _ = _forward(model, clips, autocast)
             optimizer.zero_grad(set_to_none=True)
-            out["total"].backward()
+            out["total"].backward()  # type: ignore[no-untyped-call]  # unannotated in torch
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             next_step = step + 1
             record: dict[str, Any] | None = None
             if step % args.log_every == 0:
-                record = {k: float(v.detach()) for k, v in out.items() if not k.startswith("_")}
+                record = {k: float(v.detach()) for k, v in out.items()}
                 record.update(
                     step=step, lr=learning_rate(step, options), grad_norm=float(grad_norm)
                 )

@@ -159,20 +159,30 @@ def test_eval_errors_are_clear(tmp_path, capsys):
     assert "summary.json" in capsys.readouterr().err
 
 
-def test_demo_runs_end_to_end_and_warns_about_random_weights(tmp_path, capsys, monkeypatch):
+def test_demo_uses_the_bundled_model_and_random_weights_warn(tmp_path, capsys, monkeypatch):
     from infinitevggt_ros.offline import demo
 
     monkeypatch.delenv("CHECKPOINT", raising=False)
     code = demo.main(["-o", str(tmp_path), "--frames", "3", "--width", "64", "--height", "48"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "RANDOM WEIGHTS" in out and "meaningless" in out
+    assert "bundled synthetic-room model" in out and "RANDOM WEIGHTS" not in out
     for name in ("fused_cloud.ply", "trajectory.txt", "summary.json", "eval/eval.md"):
         assert (tmp_path / "replay" / name).is_file(), name
     assert str(tmp_path / "replay" / "replay_bag") in out
+    summary = json.loads((tmp_path / "replay" / "summary.json").read_text())
+    assert summary["geometry_meaningful"] is True
+    random_out = tmp_path / "random"
+    code = demo.main(["-o", str(random_out), "--frames", "2", "--width", "64", "--height", "48",
+                      "--random-weights"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "RANDOM WEIGHTS" in out and "meaningless" in out
     monkeypatch.setenv("CHECKPOINT", str(tmp_path / "missing.pth"))
     assert demo.main(["-o", str(tmp_path)]) == 2
     assert "missing.pth" in capsys.readouterr().err
+    assert demo.main(["-o", str(tmp_path), "--random-weights"]) == 2  # a checkpoint and random
+    assert "not both" in capsys.readouterr().err
 
 
 def test_oracle_round_trip_on_seven_scenes(tmp_path):
