@@ -113,8 +113,9 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "checkpoint",
         Kind.STR,
         "",
-        "Path of the StreamVGGT checkpoint (checkpoints.pth). Required unless "
-        "random_weights is set.",
+        "Path of the StreamVGGT checkpoint (checkpoints.pth), or of a model folder "
+        "(model.safetensors + config.json, e.g. the bundled synthetic-room model). Required "
+        "unless random_weights is set.",
         Apply.RESTART,
         "model",
     ),
