@@ -71,6 +71,10 @@ class DinoV2Backbone(nn.Module):
     def interpolated_pos_embed(self, rows: int, cols: int, dtype: torch.dtype) -> torch.Tensor:
         """Learned position grid resized (bicubic) to rows x cols -> [1, 1 + rows*cols, C]."""
         weight = self.pos_embed
+        if torch.is_grad_enabled() and weight.requires_grad:
+            # Training: the grid must carry autograd history to pos_embed, so it is never
+            # cached (a grid cached by a no-grad forward would freeze pos_embed).
+            return self._resize_pos_embed(rows, cols).to(dtype)
         key = (rows, cols, dtype, weight.device, weight.data_ptr(), weight._version)
         cached = self._pos_embed_cache.get(key)
         if cached is None:

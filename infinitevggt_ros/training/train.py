@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--validate-every", type=int, default=250)
-    p.add_argument("--shard-mb", type=float, default=12.0, help="largest state file, MB")
+    p.add_argument("--shard-mb", type=float, default=12.0, help="tensor data per state file, MB")
     return p
 
 
@@ -330,7 +330,7 @@ def train(args: argparse.Namespace) -> int:
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The run's options: from trainer.json when resuming (a different value given on the
-    command line is an error), else from the command line."""
+    command line is an error, also where it is the default), else from the command line."""
     given = {name: getattr(args, name) for name in RUN_OPTIONS}
     path = args.state / STATE_FILE
     if not path.is_file():
@@ -339,17 +339,24 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     # Options added after a state was written take their defaults.
     saved = {name: getattr(defaults, name) for name in RUN_OPTIONS}
     saved.update(json.loads(path.read_text())["options"])
-    changed = [
-        name
-        for name in RUN_OPTIONS
-        if given[name] != getattr(defaults, name) and given[name] != saved[name]
-    ]
+    explicit = getattr(args, "explicit_options", set(RUN_OPTIONS))
+    changed = [name for name in RUN_OPTIONS if name in explicit and given[name] != saved[name]]
     if changed:
         raise ValueError(
             f"{path} was trained with other {', '.join(changed)}; go on with the same options "
             "or start a new --state folder"
         )
     return saved
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The options, plus ``explicit_options``: the run options given on the command line."""
+    args = build_parser().parse_args(argv)
+    probe = build_parser()
+    probe.set_defaults(**{name: None for name in RUN_OPTIONS})
+    given = probe.parse_args(argv)
+    args.explicit_options = {name for name in RUN_OPTIONS if getattr(given, name) is not None}
+    return args
 
 
 # --------------------------------------------------------------------------- export
@@ -437,7 +444,7 @@ def plot_loss_curves(logs: list[tuple[Path, int]], path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     try:
         if args.export is not None:
             print(export(args.state, args.export))
