@@ -34,6 +34,7 @@ picks the order of its two passes by cost), and their full resize is small anywa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -171,6 +172,14 @@ class PreparedImage(ImageMapping):
     tensor: torch.Tensor
     rgb: npt.NDArray[np.uint8] | None = None
 
+    @classmethod
+    def of(
+        cls, mapping: ImageMapping, tensor: torch.Tensor, rgb: npt.NDArray[np.uint8] | None = None
+    ) -> PreparedImage:
+        """The model input ``tensor`` (and its colours) made with ``mapping``."""
+        fields = {f.name: getattr(mapping, f.name) for f in dataclasses.fields(ImageMapping)}
+        return cls(**fields, tensor=tensor, rgb=rgb)
+
 
 def validate_model_width(target_width: int, patch_size: int = PATCH_SIZE_PX) -> int:
     """Checks a model input width (the node's ``model_width``) and returns it as an int."""
@@ -305,14 +314,7 @@ def prepare_image(
         resized = _to_unit_float(_resize(rgb, mapping.resized_hw)).permute(2, 0, 1)
         tensor = torch.full((3, model_h, model_w), PAD_VALUE, dtype=torch.float32)
         tensor[:, oy : oy + resized_h, ox : ox + resized_w] = resized
-    return PreparedImage(
-        camera_hw=mapping.camera_hw,
-        resized_hw=mapping.resized_hw,
-        model_hw=mapping.model_hw,
-        offset_xy_px=mapping.offset_xy_px,
-        mode=mapping.mode,
-        tensor=tensor.contiguous(),
-    )
+    return PreparedImage.of(mapping, tensor.contiguous())
 
 
 class DevicePreprocessor:
@@ -366,15 +368,7 @@ class DevicePreprocessor:
                 colours = levels.cpu().numpy()  # waits for this stream only
             # Ready for any stream (the engine's); the pinned buffer may be reused.
             self._stream.synchronize()
-        return PreparedImage(
-            camera_hw=mapping.camera_hw,
-            resized_hw=mapping.resized_hw,
-            model_hw=mapping.model_hw,
-            offset_xy_px=mapping.offset_xy_px,
-            mode=mapping.mode,
-            tensor=tensor,
-            rgb=colours,
-        )
+        return PreparedImage.of(mapping, tensor, colours)
 
 
 def _resample_levels(
