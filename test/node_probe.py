@@ -53,6 +53,7 @@ NAMESPACE = "/cam_test"
 CAMERA_FRAME = "test_camera_optical_frame"
 IMAGE_HW = (84, 112)  # 112x84 camera -> 84x56 model input at model_width 84
 TIMEOUT_S = 60.0
+DISCOVERY_SETTLE_S = 0.5
 
 
 def node_executable() -> list[str]:
@@ -217,6 +218,10 @@ class Probe:
             if not self.reset.service_is_ready():
                 unmatched.append("reset service")
             if not unmatched:
+                # Each side finishes discovery on its own: the node's writers may match our
+                # readers a moment after ours matched theirs, and a volatile message sent
+                # before that is never delivered. Let the other direction settle.
+                time.sleep(DISCOVERY_SETTLE_S)
                 return
             time.sleep(0.05)
         raise AssertionError(f"not matched: {unmatched}; node log:\n{log_path.read_text()}")
