@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 #: Camera frame used when the images have no ``frame_id`` and ``camera_frame`` is unset.
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
 TF_MODES = ("world_to_camera", "odom_to_base", "map_to_odom")
+PREPROCESS_DEVICES = ("auto", "cpu")
 #: Seconds between two log lines about the same recurring problem (bad camera_info).
 LOG_THROTTLE_S = 30.0
 
@@ -153,6 +154,8 @@ class SessionConfig:
     Attributes:
         model_width: model input width (multiple of 14).
         preprocess_mode: ``crop`` or ``pad``.
+        preprocess_device: ``auto`` (on the engine's GPU when it runs on CUDA,
+            ``preprocess.DevicePreprocessor``) or ``cpu`` (Pillow, ``prepare_image``).
         output: publishing options; ``output.scale`` is latched at each sequence start.
         publish_every_n: frames whose index is a multiple of this carry dense outputs.
         use_camera_info: use a matching, usable calibration instead of the predicted K.
@@ -170,6 +173,7 @@ class SessionConfig:
 
     model_width: int = DEFAULT_WIDTH_PX
     preprocess_mode: str = "crop"
+    preprocess_device: str = "auto"
     output: OutputOptions = field(default_factory=OutputOptions)
     publish_every_n: int = 1
     use_camera_info: bool = True
@@ -192,6 +196,11 @@ class SessionConfig:
             raise ValueError(f"tf_mode must be one of {TF_MODES}, got {self.tf_mode!r}")
         if self.publish_every_n < 1:
             raise ValueError(f"publish_every_n must be >= 1, got {self.publish_every_n}")
+        if self.preprocess_device not in PREPROCESS_DEVICES:
+            raise ValueError(
+                f"preprocess_device must be one of {PREPROCESS_DEVICES}, got "
+                f"{self.preprocess_device!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -310,8 +319,9 @@ class StreamSession:
         mount: camera mount lookup for ``odom_to_base`` (required there).
         log: where warnings go (default: this module's ``logging`` logger).
         device_preprocess: make the model input on the engine's device
-            (``preprocess.DevicePreprocessor``); None: when the engine runs on CUDA;
-            False: always Pillow on the CPU (``preprocess.prepare_image``).
+            (``preprocess.DevicePreprocessor``); None: as ``config.preprocess_device``
+            says (``auto``: when the engine runs on CUDA); False: always Pillow on the CPU
+            (``preprocess.prepare_image``).
     """
 
     def __init__(
@@ -342,6 +352,8 @@ class StreamSession:
         self._sequences_started = 0
         self._said_once: set[str] = set()
         self._throttled: dict[str, float] = {}
+        if device_preprocess is None and config.preprocess_device == "cpu":
+            device_preprocess = False
         self._preprocess = _preprocessor(engine, device_preprocess)
 
     @property

@@ -167,6 +167,17 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         choices=("crop", "pad"),
     ),
     ParamSpec(
+        "preprocess_device",
+        Kind.STR,
+        "auto",
+        "Where camera images become model inputs: auto (on the engine's GPU when it runs "
+        "on CUDA: one upload, resize there; within 1/255 of Pillow) or cpu (Pillow, as the "
+        "reference, on every device).",
+        Apply.RESTART,
+        "model",
+        choices=("auto", "cpu"),
+    ),
+    ParamSpec(
         "random_seed",
         Kind.INT,
         0,
@@ -622,6 +633,7 @@ class NodeParams:
     dtype: str
     model_width: int
     preprocess_mode: str
+    preprocess_device: str
     random_seed: int
     head_dtype: str
     attention_backend: str
@@ -749,6 +761,7 @@ class NodeParams:
         return SessionConfig(
             model_width=self.model_width,
             preprocess_mode=self.preprocess_mode,
+            preprocess_device=self.preprocess_device,
             output=self.output_options(),
             publish_every_n=self.publish_every_n,
             use_camera_info=self.use_camera_info,

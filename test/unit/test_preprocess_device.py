@@ -100,3 +100,33 @@ def test_the_session_uses_pillow_on_the_cpu_unless_asked():
         np.zeros((1, 200, 3), np.uint8)
     )
     assert refused.prepared is None and "aspect ratio" in refused.problem
+
+
+class _CudaEngine:
+    """Stands for an engine on a GPU (only its device is read before a frame)."""
+
+    device = torch.device("cuda")
+
+
+def test_preprocess_device_cpu_keeps_pillow_for_a_cuda_engine():
+    """The node's preprocess_device:=cpu: Pillow even where auto would upload to the GPU."""
+    session = StreamSession(_CudaEngine(), SessionConfig(model_width=84, preprocess_device="cpu"))
+    assert not session.preprocess_on_device
+    prepared = session.prepare(noise_image((60, 80))).prepared
+    assert prepared is not None and prepared.rgb is None
+    torch.testing.assert_close(prepared.tensor, prepare_image(noise_image((60, 80)), 84).tensor)
+
+
+def test_preprocess_device_is_checked():
+    with pytest.raises(ValueError, match="preprocess_device must be one of"):
+        SessionConfig(preprocess_device="gpu")
+
+
+def test_preprocess_device_parameter_reaches_the_session_config():
+    from infinitevggt_ros.ros.params import NodeParams
+
+    params = NodeParams.from_mapping({"preprocess_device": "cpu", "random_weights": "tiny"})
+    assert params.session_config().preprocess_device == "cpu"
+    assert NodeParams.from_mapping({"random_weights": "tiny"}).preprocess_device == "auto"
+    with pytest.raises(ValueError, match="preprocess_device"):
+        NodeParams.from_mapping({"preprocess_device": "gpu", "random_weights": "tiny"})
