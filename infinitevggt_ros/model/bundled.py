@@ -13,5 +13,6 @@ from pathlib import Path
 
 #: The bundled model folder (``model.safetensors`` + ``config.json``), installed with the package.
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "synthetic_small"
-#: The model input width it was trained at (126 x 168 inputs; a 4:3 camera gives that size).
+#: The model input size it was trained at (a 4:3 camera at model_width 168 gives it).
+BUNDLED_MODEL_HEIGHT_PX = 126
 BUNDLED_MODEL_WIDTH_PX = 168

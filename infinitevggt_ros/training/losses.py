@@ -26,7 +26,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from infinitevggt_ros.geometry import matrix_to_quaternion, quaternion_to_matrix
+from infinitevggt_ros.geometry import (
+    invert_se3,
+    matrix_to_quaternion,
+    pose_encoding_to_extrinsics_intrinsics,
+    unproject_depth,
+)
 from infinitevggt_ros.model.streamvggt import Predictions
 
 #: Weight of the -log(confidence) term (DUSt3R's alpha).
@@ -51,22 +56,9 @@ def make_targets(
 ) -> Targets:
     """Targets from metric depth [B, S, H, W], poses [B, S, 4, 4] and intrinsics [B, 3, 3]."""
     height, width = depth_m.shape[-2:]
-    T_cam_world = torch.linalg.inv(T_world_cam)
-    T_cam_first = T_cam_world @ T_world_cam[:, :1]  # extrinsics w.r.t. the first camera
-    T_first_cam = torch.linalg.inv(T_cam_first)
-    device = depth_m.device
-    v, u = torch.meshgrid(
-        torch.arange(height, device=device, dtype=torch.float32),
-        torch.arange(width, device=device, dtype=torch.float32),
-        indexing="ij",
-    )
-    k = intrinsics[:, None, None, None]  # [B, 1, 1, 1, 3, 3]
-    x = (u - k[..., 0, 2]) / k[..., 0, 0]  # [B, 1, H, W]
-    y = (v - k[..., 1, 2]) / k[..., 1, 1]
-    rays = torch.stack([x, y, torch.ones_like(x)], dim=-1)  # [B, 1, H, W, 3]
-    camera_points = rays * depth_m[..., None]
-    rotation = T_first_cam[:, :, None, None, :3, :3]
-    world = (rotation @ camera_points[..., None])[..., 0] + T_first_cam[:, :, None, None, :3, 3]
+    T_first_cam = invert_se3(T_world_cam[:, :1]) @ T_world_cam  # poses in the first camera
+    T_cam_first = invert_se3(T_first_cam)  # extrinsics w.r.t. the first camera
+    world = unproject_depth(depth_m, intrinsics[:, None], T_first_cam)
     scale = world.norm(dim=-1).mean(dim=(1, 2, 3)).clamp(min=1e-6)
     quaternion = matrix_to_quaternion(T_cam_first[..., :3, :3])
     quaternion = torch.where(quaternion[..., 3:] < 0, -quaternion, quaternion)
@@ -146,8 +138,8 @@ def quick_metrics(predictions: Predictions, targets: Targets) -> dict[str, float
     pose = predictions.pose_enc.float()
 
     def centres(enc: torch.Tensor) -> torch.Tensor:
-        rotation = quaternion_to_matrix(enc[..., 3:7])
-        return -(rotation.transpose(-1, -2) @ enc[..., :3, None])[..., 0]
+        extrinsic, _ = pose_encoding_to_extrinsics_intrinsics(enc, (gt.shape[-2], gt.shape[-1]))
+        return invert_se3(extrinsic)[..., :3, 3]
 
     centre_error = (centres(pose) - centres(targets.pose_enc)).norm(dim=-1).mean()
     return {

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from infinitevggt_ros.model.bundled import BUNDLED_MODEL_HEIGHT_PX, BUNDLED_MODEL_WIDTH_PX
 from infinitevggt_ros.model.config import PRESETS, ModelConfig
 from infinitevggt_ros.model.streamvggt import Predictions, StreamVGGT
 from infinitevggt_ros.training import losses, rooms
@@ -77,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clip-frames", default="4,16", help="min,max frames of a clip (varies per step)"
     )
-    p.add_argument("--height", type=int, default=126)
-    p.add_argument("--width", type=int, default=168)
+    p.add_argument("--height", type=int, default=BUNDLED_MODEL_HEIGHT_PX)
+    p.add_argument("--width", type=int, default=BUNDLED_MODEL_WIDTH_PX)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup-steps", type=int, default=300)
     p.add_argument("--weight-decay", type=float, default=0.05)

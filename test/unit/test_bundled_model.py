@@ -5,46 +5,24 @@
 A real network in the loop: a regression in the engine, the rolling memory, preprocessing,
 the scale estimators or the metrics shows up here as worse geometry. The rooms of
 ``offline.synthetic_scene`` were never in the training data (``training.rooms`` draws its
-own). Thresholds are the figures measured when the model was shipped (model card:
+own); ``python -m infinitevggt_ros.offline.heldout`` prints the same figures. Thresholds are
+the figures measured when the model was shipped (model card:
 ``infinitevggt_ros/weights/synthetic_small/README.md``) with a margin; CPU, float32.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-from infinitevggt_ros.model.bundled import BUNDLED_MODEL_DIR, BUNDLED_MODEL_WIDTH_PX
-from infinitevggt_ros.offline import eval as evaluation
-from infinitevggt_ros.offline import replay, synthetic
+from infinitevggt_ros.offline.heldout import evaluate_synthetic, metric_depth_abs_rel
 
 pytest.importorskip("rosbags", reason="the replay reads rosbag2 files through rosbags")
 
-CAMERA_WIDTH_PX, CAMERA_HEIGHT_PX = 160, 120  # the demo's camera
-FPS = 10.0
 
-
-def _replay(tmp: Path, frames: int, seed: int = 0, path: str = "orbit", **params):
-    """Render, replay with the bundled model and evaluate: (report, path length in m)."""
-    sequence = synthetic.make_sequence(
-        frames, CAMERA_WIDTH_PX, CAMERA_HEIGHT_PX, fps=FPS, seed=seed, path=path
-    )
-    bag = synthetic.write_rosbag(sequence, tmp / "bag", storage="mcap")
-    options = replay.ReplayOptions.with_params(
-        checkpoint=str(BUNDLED_MODEL_DIR),
-        model_width=BUNDLED_MODEL_WIDTH_PX,
-        device="cpu",
-        progress=False,
-        write_plots=False,
-        **params,
-    )
-    replay.replay_sequence(bag, tmp / "out", options)
-    report = evaluation.evaluate_replay(tmp / "out", bag, write_plot=False)
-    centres = sequence.T_world_cam[:, :3, 3]
-    length = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum())
-    return report, length, bag
+def _replay(tmp, frames: int, seed: int = 0, path: str = "orbit", **params):
+    """(report, path length in m, the evaluated sequence) of the bundled model."""
+    held_out = evaluate_synthetic(tmp, frames, seed, path, **params)
+    return held_out.report, held_out.path_length_m, held_out
 
 
 def test_orbit_in_an_unseen_room_gives_real_depth_and_trajectory(tmp_path):
@@ -80,15 +58,9 @@ def test_depth_scale_source_makes_the_network_metric(tmp_path):
     """scale_source depth with the bag's metric depth: the published depth, compared with
     no alignment at all, is metric to about 17 % (measured), while the network's own units
     are off by a factor of about 2.5."""
-    metric_only = evaluation.EvalOptions(depth_align="none")
-    report, _, bag = _replay(tmp_path / "depth", 60, path="robot", scale_source="depth")
-    scaled = evaluation.evaluate_replay(
-        tmp_path / "depth" / "out", bag, metric_only, tmp_path / "eval_depth", write_plot=False
-    )
-    fixed, _, fixed_bag = _replay(tmp_path / "fixed", 60, path="robot")
-    unscaled = evaluation.evaluate_replay(
-        tmp_path / "fixed" / "out", fixed_bag, metric_only, tmp_path / "eval_fixed", False
-    )
+    report, _, scaled = _replay(tmp_path / "depth", 60, path="robot", scale_source="depth")
+    _, _, fixed = _replay(tmp_path / "fixed", 60, path="robot")
     assert report.metric_scale is not None and report.metric_scale.scale_source == "depth"
-    assert scaled.depth.abs_rel <= 0.25
-    assert unscaled.depth.abs_rel >= 2 * scaled.depth.abs_rel
+    scaled_abs_rel = metric_depth_abs_rel(scaled, tmp_path / "eval_depth")
+    assert scaled_abs_rel <= 0.25
+    assert metric_depth_abs_rel(fixed, tmp_path / "eval_fixed") >= 2 * scaled_abs_rel
