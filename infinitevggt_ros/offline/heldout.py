@@ -3,6 +3,7 @@
 """Held-out synthetic figures of a model: render, replay, evaluate (the model card's table).
 
     python -m infinitevggt_ros.offline.heldout            # the bundled model, CPU, ~2 min
+    python -m infinitevggt_ros.offline.heldout --checkpoint exported_folder  # a candidate
 
 The rooms of ``offline.synthetic_scene`` were never in the bundled model's training data
 (``training.rooms`` draws its own), so these are held-out figures. ``evaluate_synthetic`` is
@@ -52,8 +53,9 @@ class HeldOut:
 def evaluate_synthetic(
     folder: Path, frames: int, seed: int = 0, path: str = "orbit", **params: Any
 ) -> HeldOut:
-    """Render a synthetic sequence into ``folder``, replay it with the bundled model (CPU,
-    unless ``params`` say otherwise) and evaluate it against its ground truth."""
+    """Render a synthetic sequence into ``folder``, replay it with the bundled model (CPU;
+    ``params`` are replay parameters, e.g. another ``checkpoint``) and evaluate it against
+    its ground truth."""
     sequence = synthetic.make_sequence(
         frames, CAMERA_WIDTH_PX, CAMERA_HEIGHT_PX, fps=FPS, seed=seed, path=path
     )
@@ -84,7 +86,11 @@ def metric_depth_abs_rel(held_out: HeldOut, folder: Path) -> float:
     return float(report.depth.abs_rel)
 
 
-def sixteen_bit_agreement(dtypes: tuple[str, ...] = ("float16", "bfloat16"), frames: int = 6):
+def sixteen_bit_agreement(
+    dtypes: tuple[str, ...] = ("float16", "bfloat16"),
+    frames: int = 6,
+    checkpoint: Path = BUNDLED_MODEL_DIR,
+) -> dict[str, dict[str, float]]:
     """Per dtype: worst and mean relative depth error and worst pose-encoding error against
     float32, over ``frames`` frames of a synthetic room (the bundled model, CPU)."""
     from infinitevggt_ros.engine import StreamEngine
@@ -94,7 +100,7 @@ def sixteen_bit_agreement(dtypes: tuple[str, ...] = ("float16", "bfloat16"), fra
     images = [prepare_image(frame.rgb, BUNDLED_MODEL_WIDTH_PX).tensor for frame in sequence]
 
     def stream(dtype: str) -> list[Any]:
-        engine = StreamEngine.from_checkpoint(BUNDLED_MODEL_DIR, device="cpu", dtype=dtype)
+        engine = StreamEngine.from_checkpoint(checkpoint, device="cpu", dtype=dtype)
         return [engine.step(image) for image in images]
 
     reference = stream("float32")
@@ -110,11 +116,14 @@ def sixteen_bit_agreement(dtypes: tuple[str, ...] = ("float16", "bfloat16"), fra
     return figures
 
 
-def card_figures(folder: Path) -> dict[str, Any]:
-    """Every figure of the model card's table, plus the metric depth of scale_source depth."""
+def card_figures(folder: Path, checkpoint: Path = BUNDLED_MODEL_DIR) -> dict[str, Any]:
+    """Every figure of the model card's table, plus the metric depth of scale_source depth,
+    for the model in ``checkpoint`` (a folder or file; the bundled model by default)."""
     rows = []
     for index, (name, frames, seed, path, params) in enumerate(CARD_ROWS):
-        held_out = evaluate_synthetic(folder / f"row{index}", frames, seed, path, **params)
+        held_out = evaluate_synthetic(
+            folder / f"row{index}", frames, seed, path, checkpoint=str(checkpoint), **params
+        )
         report = held_out.report
         if report.depth is None or report.trajectory is None:
             raise ValueError(f"{name}: the evaluation has no depth or trajectory")
@@ -128,21 +137,31 @@ def card_figures(folder: Path) -> dict[str, Any]:
                 "ate_per_path": report.trajectory.ate_rmse / held_out.path_length_m,
             }
         )
-    scaled = evaluate_synthetic(folder / "depth_scale", 60, path="robot", scale_source="depth")
+    scaled = evaluate_synthetic(
+        folder / "depth_scale", 60, path="robot", scale_source="depth", checkpoint=str(checkpoint)
+    )
     metric = metric_depth_abs_rel(scaled, folder / "depth_scale_eval")
     return {
         "rows": rows,
         "depth_scale_robot_60_metric_abs_rel": metric,
-        "sixteen_bit_agreement": sixteen_bit_agreement(),
+        "sixteen_bit_agreement": sixteen_bit_agreement(checkpoint=checkpoint),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=None, help="also write the figures (JSON)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=BUNDLED_MODEL_DIR,
+        help="model to evaluate (default: the bundled one), e.g. a train.py --export folder",
+    )
     args = parser.parse_args(argv)
+    if not args.checkpoint.exists():
+        parser.error(f"--checkpoint {args.checkpoint} does not exist")
     with tempfile.TemporaryDirectory() as folder:
-        figures = card_figures(Path(folder))
+        figures = card_figures(Path(folder), args.checkpoint)
     print("| sequence | depth Abs Rel | delta < 1.25 | ATE RMSE | path | ATE / path |")
     print("|---|---|---|---|---|---|")
     for row in figures["rows"]:

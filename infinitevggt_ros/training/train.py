@@ -61,6 +61,7 @@ RUN_OPTIONS = (
     "warmup_steps",
     "weight_decay",
     "init_from",
+    "camera_weight",
 )
 
 
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="start from the weights of another state folder (a new stage: fresh optimizer "
         "and schedule)",
+    )
+    p.add_argument(
+        "--camera-weight",
+        type=float,
+        default=losses.CAMERA_WEIGHT,
+        help="weight of the camera loss against depth and points (VGGT release: 5)",
     )
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--validate-every", type=int, default=250)
@@ -220,36 +227,40 @@ def config_dict(config: ModelConfig) -> dict[str, Any]:
 
 
 def _forward(
-    model: StreamVGGT, clips: rooms.Clips, autocast: torch.dtype | None
+    model: StreamVGGT, clips: rooms.Clips, autocast: torch.dtype | None, camera_weight: float
 ) -> tuple[dict[str, torch.Tensor], Predictions, losses.Targets]:
     """Losses of one batch of clips, with the predictions and targets they compare."""
     targets = losses.make_targets(clips.depth, clips.T_world_cam, clips.intrinsics)
     predictions = model(clips.images, starts_sequence=True, autocast_dtype=autocast)
-    return losses.geometry_losses(predictions, targets), predictions, targets
+    return losses.geometry_losses(predictions, targets, camera_weight), predictions, targets
 
 
 @torch.no_grad()
 def validate(
     model: StreamVGGT, options: dict[str, Any], device: torch.device, autocast: torch.dtype | None
 ) -> dict[str, float]:
-    """Losses and quick metrics on four fixed held-out batches of 8-frame clips."""
+    """Losses and quick metrics on four fixed held-out batches of 8-frame clips, plus the
+    ATE / path of held-out 40-frame clips (``ate_over_path_40``: the evaluation's length)."""
     model.eval()
     totals: dict[str, float] = {}
     batches = 4
+    hw = (options["height"], options["width"])
+    seed = options["seed"] + VALIDATION_SEED_OFFSET
+    weight = float(options["camera_weight"])
     for index in range(batches):
         clips = rooms.make_clips(
-            options["seed"] + VALIDATION_SEED_OFFSET,
-            index,
-            max(1, options["frames_per_step"] // 16),
-            8,
-            (options["height"], options["width"]),
-            device,
+            seed, index, max(1, options["frames_per_step"] // 16), 8, hw, device
         )
-        batch_losses, predictions, targets = _forward(model, clips, autocast)
+        batch_losses, predictions, targets = _forward(model, clips, autocast, weight)
         figures = {k: float(v) for k, v in batch_losses.items()}
         figures.update(losses.quick_metrics(predictions, targets))
         for key, value in figures.items():
             totals[key] = totals.get(key, 0.0) + value / batches
+    long_clips = rooms.make_clips(
+        seed, batches, max(1, options["frames_per_step"] // 80), 40, hw, device
+    )
+    _, predictions, targets = _forward(model, long_clips, autocast, weight)
+    totals["ate_over_path_40"] = losses.quick_metrics(predictions, targets)["ate_over_path"]
     model.train()
     return totals
 
@@ -304,7 +315,7 @@ def train(args: argparse.Namespace) -> int:
             clips = rooms.make_clips(
                 options["seed"], step, batch, frames, (options["height"], options["width"]), device
             )
-            out, _, _ = _forward(model, clips, autocast)
+            out, _, _ = _forward(model, clips, autocast, float(options["camera_weight"]))
             optimizer.zero_grad(set_to_none=True)
             out["total"].backward()  # type: ignore[no-untyped-call]  # unannotated in torch
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -423,8 +434,11 @@ def plot_loss_curves(logs: list[tuple[Path, int]], path: Path) -> Path:
     left.set_ylabel("training loss")
     left.set_yscale("log")
     steps = [r["step"] for r in val_rows]
-    for key in ("abs_rel", "centre_error"):
-        right.plot(steps, [r["validation"][key] for r in val_rows], label=f"val {key}")
+    for key in ("abs_rel", "centre_error", "ate_over_path_40"):
+        rows = [r for r in val_rows if key in r["validation"]]  # absent in older logs
+        right.plot(
+            [r["step"] for r in rows], [r["validation"][key] for r in rows], label=f"val {key}"
+        )
     right.plot(
         steps, [1 - r["validation"]["delta_1.25"] for r in val_rows], label="val 1 - d<1.25"
     )

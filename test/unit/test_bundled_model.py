@@ -25,39 +25,46 @@ def _replay(tmp, frames: int, seed: int = 0, path: str = "orbit", **params):
     return held_out.report, held_out.path_length_m, held_out
 
 
-def test_orbit_in_an_unseen_room_gives_real_depth_and_trajectory(tmp_path):
-    """40 frames around the table of a room whose textures (seed 3) differ from the demo's:
-    measured Abs Rel 0.145, delta 0.86, ATE 17 % of the path."""
-    report, length, _ = _replay(tmp_path, 40, seed=3)
+# Texture seed of the room: worst ATE / path. The same orbit, held-out rooms both:
+ORBIT_ATE_PER_PATH = {
+    0: 0.16,  # the demo's room: measured Abs Rel 0.149, delta 0.85, ATE 11.1 % of the path
+    3: 0.26,  # other textures: measured Abs Rel 0.155, delta 0.84, ATE 21.5 % of the path
+}
+
+
+@pytest.mark.parametrize("seed", sorted(ORBIT_ATE_PER_PATH))
+def test_orbit_in_an_unseen_room_gives_real_depth_and_trajectory(tmp_path, seed):
+    """40 frames around the table of a held-out room (measured: ``ORBIT_ATE_PER_PATH``)."""
+    report, length, _ = _replay(tmp_path, 40, seed=seed)
     assert report.depth.abs_rel <= 0.18
     assert report.depth.delta_1_25 >= 0.80
-    assert report.trajectory.ate_rmse <= 0.22 * length
+    assert report.trajectory.ate_rmse <= ORBIT_ATE_PER_PATH[seed] * length
 
 
 def test_robot_drive_gives_real_depth_and_trajectory(tmp_path):
-    """A camera on a ground robot (low, forward, turning): measured Abs Rel 0.12, delta
-    0.84, ATE 13 % of the path."""
+    """A camera on a ground robot (low, forward, turning): measured Abs Rel 0.116, delta
+    0.88, ATE 4.9 % of the path."""
     report, length, _ = _replay(tmp_path, 40, path="robot")
-    assert report.depth.abs_rel <= 0.16
-    assert report.depth.delta_1_25 >= 0.78
-    assert report.trajectory.ate_rmse <= 0.18 * length
+    assert report.depth.abs_rel <= 0.15
+    assert report.depth.delta_1_25 >= 0.82
+    assert report.trajectory.ate_rmse <= 0.10 * length
 
 
 def test_rolling_memory_is_no_worse_than_unbounded_over_200_frames(tmp_path):
     """200 frames (about 12 m of orbit): the unbounded memory against a rolling one of
-    about 20 frames per layer, which evicts from frame 21 on. Measured ATE 1.51 m against
-    1.59 m (ratio 1.06)."""
+    about 20 frames per layer, which evicts from frame 21 on. Measured ATE 1.58 m (13.3 % of
+    the path) against 1.67 m (ratio 1.06)."""
     unbounded, length, _ = _replay(tmp_path / "unbounded", 200, total_budget=0)
     rolling, _, _ = _replay(tmp_path / "rolling", 200, total_budget=9040)
     assert rolling.trajectory.ate_rmse <= 1.2 * unbounded.trajectory.ate_rmse
     assert unbounded.trajectory.ate_rmse <= 0.18 * length
-    assert rolling.depth.abs_rel <= 0.26  # measured 0.21 (0.15 unbounded)
+    assert rolling.depth.abs_rel <= 0.22  # measured 0.176 (0.147 unbounded)
 
 
 def test_depth_scale_source_makes_the_network_metric(tmp_path):
     """scale_source depth with the bag's metric depth: the published depth, compared with
-    no alignment at all, is metric to about 17 % (measured), while the network's own units
-    are off by a factor of about 2.5."""
+    no alignment at all, is metric to about 16 % (measured 0.161), while the network's own
+    units are off by a factor of about 2.5 (measured Abs Rel 0.57 without the scale)."""
     report, _, scaled = _replay(tmp_path / "depth", 60, path="robot", scale_source="depth")
     _, _, fixed = _replay(tmp_path / "fixed", 60, path="robot")
     assert report.metric_scale is not None and report.metric_scale.scale_source == "depth"

@@ -271,8 +271,8 @@ def test_confidence_regression_counts_errors_and_their_gradients():
     assert value == pytest.approx(k * (5 - 1) / 2 + k, rel=1e-5)
 
 
-def test_camera_loss_is_a_huber_loss_zero_only_for_equal_encodings():
-    """0 when equal; 0.5 e^2 below delta, delta (|e| - delta / 2) above; FoV weighted."""
+def test_camera_loss_is_an_l1_loss_zero_only_for_equal_encodings():
+    """0 when equal; the mean absolute error of T, R and half of the FoV channels."""
     target = torch.rand(2, 3, 9, generator=torch.Generator().manual_seed(2))
     assert losses.camera_loss(target.clone(), target).item() == 0.0
 
@@ -281,15 +281,51 @@ def test_camera_loss_is_a_huber_loss_zero_only_for_equal_encodings():
         prediction[..., channels] += error
         return losses.camera_loss(prediction, target).item()
 
-    delta = losses.HUBER_DELTA
-    assert shifted(slice(0, 3), 0.05) == pytest.approx(0.5 * 0.05**2, rel=1e-4)
-    assert shifted(slice(3, 7), 0.05) == pytest.approx(0.5 * 0.05**2, rel=1e-4)
-    assert shifted(slice(0, 3), 1.0) == pytest.approx(delta * (1.0 - delta / 2), rel=1e-5)
-    assert shifted(slice(7, 9), 1.0) == pytest.approx(
-        losses.FOV_WEIGHT * delta * (1.0 - delta / 2), rel=1e-5
-    )
+    assert shifted(slice(0, 3), 0.05) == pytest.approx(0.05, rel=1e-4)
+    assert shifted(slice(0, 1), 0.3) == pytest.approx(0.1, rel=1e-4)  # 1 of 3 channels
+    assert shifted(slice(3, 7), -0.2) == pytest.approx(0.2, rel=1e-4)
+    assert shifted(slice(7, 9), 1.0) == pytest.approx(losses.FOV_WEIGHT, rel=1e-5)
     growth = [shifted(slice(0, 9), e) for e in (0.0, 0.01, 0.1, 0.5, 2.0)]
     assert growth[0] == 0.0 and growth == sorted(growth) and len(set(growth)) == 5
+
+
+def test_camera_loss_enters_the_total_with_its_weight():
+    """The total is camera_weight * camera + depth + points (camera logged unweighted)."""
+    g = torch.Generator().manual_seed(4)
+    depth = torch.rand(1, 2, 6, 8, generator=g) + 1.0
+    pose = torch.eye(4).expand(1, 2, 4, 4).clone()
+    pose[0, 1, 0, 3] = 0.3
+    targets = losses.make_targets(
+        depth, pose, torch.tensor([[[8.0, 0, 4], [0, 8.0, 3], [0, 0, 1]]])
+    )
+    predictions = _predictions(targets)
+    predictions = dataclasses.replace(predictions, pose_enc=targets.pose_enc + 0.1)
+    for weight in (1.0, 5.0):
+        out = losses.geometry_losses(predictions, targets, camera_weight=weight)
+        expected = weight * out["camera"] + out["depth"] + out["points"]
+        assert out["total"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert losses.CAMERA_WEIGHT == 5.0
+
+
+def test_ate_over_path_is_zero_for_a_similar_trajectory_and_grows_with_noise():
+    """A scaled, rotated, shifted copy of the path aligns exactly; noise of 10 % of the step
+    length shows up as a few % of the path."""
+    t = torch.linspace(0, 1, 40, dtype=torch.float64)
+    truth = torch.stack([torch.cos(3 * t), torch.sin(3 * t), 0.2 * t], dim=-1)[None]
+    angle = torch.tensor(0.7, dtype=torch.float64)
+    rotation = torch.tensor(
+        [[angle.cos(), -angle.sin(), 0], [angle.sin(), angle.cos(), 0], [0, 0, 1]],
+        dtype=torch.float64,
+    )
+    similar = 0.05 * truth @ rotation.T + torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    assert losses.ate_over_path(similar, truth) < 1e-9
+    step = float((truth[0, 1:] - truth[0, :-1]).norm(dim=-1).mean())
+    noisy = truth + 0.1 * step * torch.randn(
+        truth.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    assert 0.0005 < losses.ate_over_path(noisy, truth) < 0.01
+    still = truth[:, :1].expand_as(truth)  # a model that never moves: no figure, not 0
+    assert math.isnan(losses.ate_over_path(still, truth))
 
 
 def _predictions(targets: losses.Targets, depth: torch.Tensor | None = None) -> Predictions:
@@ -304,9 +340,11 @@ def _predictions(targets: losses.Targets, depth: torch.Tensor | None = None) -> 
 
 
 def test_quick_metrics_of_a_perfect_prediction_up_to_scale(clips):
-    """abs_rel 0, delta 1, centre error 0, for the targets and for 3x their depth."""
+    """abs_rel 0, delta 1, centre error 0, ATE 0, for the targets and for 3x their depth."""
     targets = losses.make_targets(clips.depth, clips.T_world_cam, clips.intrinsics)
     exact = losses.quick_metrics(_predictions(targets), targets)
+    assert exact["ate_over_path"] == pytest.approx(0.0, abs=1e-9)
+    del exact["ate_over_path"]
     assert exact == {"abs_rel": 0.0, "delta_1.25": 1.0, "centre_error": 0.0}
     scaled = losses.quick_metrics(_predictions(targets, targets.depth * 3.0), targets)
     assert scaled["abs_rel"] == pytest.approx(0.0, abs=1e-6)
