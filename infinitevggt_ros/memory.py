@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch.profiler import record_function
 
+from . import eviction_kernels
+
 logger = logging.getLogger(__name__)
 
 BUDGET_ALLOCATIONS = ("adaptive", "uniform")
@@ -286,9 +288,12 @@ class KVCacheLayer:
         start, end = self.length, self.length + keys.shape[2]
         self._ensure_capacity(end, keys)
         key_buffer, value_buffer, inv_norm_buffer = self._buffers()
-        key_buffer[:, :, start:end] = keys
-        value_buffer[:, :, start:end] = values
-        inv_norm_buffer[:, :, start:end] = inverse_key_norms(keys)
+        if eviction_kernels.supports(keys, values, key_buffer, value_buffer):
+            eviction_kernels.append(keys, values, key_buffer, value_buffer, inv_norm_buffer, start)
+        else:
+            key_buffer[:, :, start:end] = keys
+            value_buffer[:, :, start:end] = values
+            inv_norm_buffer[:, :, start:end] = inverse_key_norms(keys)
         self.length = end
         if self.budget is not None and self.length > self.budget:
             with record_function("eviction"):
@@ -304,14 +309,26 @@ class KVCacheLayer:
         kept from the tail [budget, length) are swapped into the evicted slots in front.
         Attention does not depend on the order of cached tokens (RoPE is applied
         before caching), so only O(evicted) tokens move and nothing syncs with the host.
+        On CUDA with Triton the same runs as three kernels and ``torch.topk``
+        (``eviction_kernels``); below is the PyTorch path, the fallback and reference.
         """
         key_buffer, value_buffer, inv_norm_buffer = self._buffers()
         anchor = min(self.anchor, budget)
         evict = self.length - budget
+        self.evicted_this_frame = True
+        if eviction_kernels.supports(key_buffer, value_buffer):
+            scores, self.last_score = eviction_kernels.diversity_scores(
+                key_buffer, inv_norm_buffer, anchor, self.length
+            )
+            evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
+            eviction_kernels.move_kept_into_evicted(
+                key_buffer, value_buffer, inv_norm_buffer, evicted, anchor, budget
+            )
+            self.length = budget
+            return
         candidates = key_buffer[:, :, anchor : self.length]
         scores = diversity_scores(candidates, inv_norm_buffer[:, :, anchor : self.length])
         self.last_score = scores.mean()  # stays on the device; read once per frame
-        self.evicted_this_frame = True
         evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
         evicted = evicted.sort(dim=-1).values + anchor  # front slots first
         in_tail = (evicted >= budget).to(torch.int32)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +27,12 @@ import pytest
 
 # Launch files run by the `launch_test` runner (test/ros/test_launch_testing.py), not pytest.
 collect_ignore = ["ros/launch_data"]
+
+# Without a GPU, Triton kernels (infinitevggt_ros/eviction_kernels.py) run in Triton's
+# interpreter on CPU tensors, so their tests run here too. It must be set before the first
+# import of triton; nvidia-smi stands for "a GPU is here" without importing torch.
+if shutil.which("nvidia-smi") is None:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 TEST_DIR = Path(__file__).resolve().parent
 ROS_TEST_DIR = TEST_DIR / "ros"

@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""Triton kernels of the rolling memory: the KV append and the eviction in a few launches.
+
+On a GPU the eviction of ``KVCacheLayer`` in PyTorch ops is about 30 small kernels per
+layer, launched eagerly between the CUDA graphs of a frame: at release size the host
+launching them, not the GPU, bounds about 7 ms of a 58 ms frame, and the two batched
+matrix-vector products of the diversity scores run far below memory bandwidth. Here:
+
+- ``append``: keys and values into the buffers and their inverse norms, one launch;
+- ``diversity_scores``: the same scores as ``memory.diversity_scores`` in two launches
+  (float32 throughout, so within float rounding of the PyTorch path's bf16 products);
+- the selection stays ``torch.topk`` (the same evicted set for the same scores);
+- ``move_kept_into_evicted``: which kept tail token fills which evicted front slot, and the
+  moves of keys, values and inverse norms, one launch per layer.
+
+The moves pair the evicted front slots in ``topk``'s order with the kept tail tokens in slot
+order; the PyTorch path pairs them in slot order. Attention does not depend on where a
+token sits, so both keep the same tokens; only the order of the kept ones differs.
+
+Used only where ``supports`` says so (CUDA tensors, Triton importable); the PyTorch path of
+``memory`` is the fallback everywhere else (CPU, Jetson builds without Triton) and the
+reference the kernels are tested against. ``INFINITEVGGT_EVICTION=torch`` selects the
+fallback on a GPU too (A/B benchmarks).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+try:  # Triton ships with PyTorch's CUDA wheels; CPU and some Jetson builds lack it
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - depends on the install
+    triton = None
+
+ENV_SWITCH = "INFINITEVGGT_EVICTION"
+
+
+def supports(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels take these [1, heads, N, D] tensors: CUDA, Triton importable and
+    not switched off, one sequence, D a power of two up to 256 with unit stride."""
+    if triton is None or os.environ.get(ENV_SWITCH, "auto").strip().lower() == "torch":
+        return False
+    for tensor in tensors:
+        dim = tensor.shape[-1]
+        if not (
+            tensor.is_cuda
+            and tensor.dim() == 4
+            and tensor.shape[0] == 1
+            and tensor.stride(-1) == 1
+            and 8 <= dim <= 256
+            and dim & (dim - 1) == 0
+        ):
+            return False
+    return True
+
+
+if triton is not None:
+
+    @triton.jit
+    def _append_kernel(
+        src_k, src_v, dst_k, dst_v, dst_inv,
+        n_tokens, start,
+        s_sk_h, s_sk_n, s_sv_h, s_sv_n,
+        s_dk_h, s_dk_n, s_dv_h, s_dv_n, s_inv_h,
+        DIM: tl.constexpr, BLOCK_N: tl.constexpr,
+    ):  # fmt: skip
+        head = tl.program_id(0)
+        rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+        cols = tl.arange(0, DIM)
+        mask = (rows < n_tokens)[:, None]
+        k = tl.load(
+            src_k + head * s_sk_h + rows[:, None] * s_sk_n + cols[None, :], mask=mask, other=1.0
+        )
+        v = tl.load(src_v + head * s_sv_h + rows[:, None] * s_sv_n + cols[None, :], mask=mask)
+        k = k.to(dst_k.dtype.element_ty)
+        slots = start + rows
+        tl.store(dst_k + head * s_dk_h + slots[:, None] * s_dk_n + cols[None, :], k, mask=mask)
+        tl.store(
+            dst_v + head * s_dv_h + slots[:, None] * s_dv_n + cols[None, :],
+            v.to(dst_v.dtype.element_ty),
+            mask=mask,
+        )
+        k32 = k.to(tl.float32)
+        inv = 1.0 / tl.sqrt(tl.sum(k32 * k32, axis=1))
+        tl.store(dst_inv + head * s_inv_h + slots, inv, mask=rows < n_tokens)
+
+    @triton.jit
+    def _weighted_sum_kernel(
+        keys, inv_norms, partials,
+        first, n_tokens, n_blocks,
+        s_k_h, s_k_n, s_inv_h,
+        DIM: tl.constexpr, BLOCK_N: tl.constexpr,
+    ):  # fmt: skip
+        # partials[h, b, :] = sum over the block's tokens of inv_norm * key (float32)
+        head = tl.program_id(0)
+        block = tl.program_id(1)
+        rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
+        cols = tl.arange(0, DIM)
+        valid = rows < n_tokens
+        slots = first + rows
+        k = tl.load(
+            keys + head * s_k_h + slots[:, None] * s_k_n + cols[None, :],
+            mask=valid[:, None],
+            other=0.0,
+        ).to(tl.float32)
+        inv = tl.load(inv_norms + head * s_inv_h + slots, mask=valid, other=0.0)
+        total = tl.sum(k * inv[:, None], axis=0)
+        tl.store(partials + (head * n_blocks + block) * DIM + cols, total)
+
+    @triton.jit
+    def _scores_kernel(
+        keys, inv_norms, partials, scores, mean_square,
+        first, n_tokens, n_blocks,
+        s_k_h, s_k_n, s_inv_h,
+        DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_P: tl.constexpr,
+    ):  # fmt: skip
+        # scores[h, n] = (unit key n) . (mean unit key of the head); every program sums the
+        # head's partials itself (a few hundred rows), so no third launch is needed.
+        head = tl.program_id(0)
+        block = tl.program_id(1)
+        cols = tl.arange(0, DIM)
+        mean = tl.zeros([DIM], dtype=tl.float32)
+        for p0 in range(0, n_blocks, BLOCK_P):
+            prow = p0 + tl.arange(0, BLOCK_P)
+            part = tl.load(
+                partials + (head * n_blocks + prow)[:, None] * DIM + cols[None, :],
+                mask=(prow < n_blocks)[:, None],
+                other=0.0,
+            )
+            mean += tl.sum(part, axis=0)
+        mean = mean / n_tokens
+        rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
+        valid = rows < n_tokens
+        slots = first + rows
+        k = tl.load(
+            keys + head * s_k_h + slots[:, None] * s_k_n + cols[None, :],
+            mask=valid[:, None],
+            other=0.0,
+        ).to(tl.float32)
+        inv = tl.load(inv_norms + head * s_inv_h + slots, mask=valid, other=0.0)
+        dots = tl.sum(k * mean[None, :], axis=1) * inv
+        tl.store(scores + head * n_tokens + rows, dots, mask=valid)
+        if block == 0:  # the mean of a head's scores is |mean unit key|^2
+            tl.store(mean_square + head, tl.sum(mean * mean, axis=0))
+
+    @triton.jit
+    def _move_kernel(
+        keys, values, inv_norms, evicted, scratch,
+        n_evict, anchor, budget,
+        s_k_h, s_k_n, s_v_h, s_v_n, s_inv_h,
+        DIM: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+    ):  # fmt: skip
+        # One program per head. scratch[h] holds 4 rows of BLOCK_E int32: tail marks (zero
+        # on entry and on exit), the source slot of each kept-tail rank, and the pairs.
+        head = tl.program_id(0)
+        offs = tl.arange(0, BLOCK_E)
+        in_range = offs < n_evict
+        marks = scratch + head * 4 * BLOCK_E
+        source_of_rank = marks + BLOCK_E
+        pair_src = marks + 2 * BLOCK_E
+        pair_dst = marks + 3 * BLOCK_E
+        slot = tl.load(evicted + head * n_evict + offs, mask=in_range, other=0).to(tl.int32)
+        slot = slot + anchor
+        front = in_range & (slot < budget)
+        # The tail [budget, budget + n_evict) holds as many kept tokens as the front has
+        # evicted slots: mark the evicted tail slots, rank the kept ones.
+        tl.store(marks + (slot - budget), 1, mask=in_range & (slot >= budget))
+        tl.debug_barrier()
+        mark = tl.load(marks + offs, mask=in_range, other=1)
+        kept = in_range & (mark == 0)
+        kept_rank = tl.cumsum(kept.to(tl.int32), axis=0) - 1
+        tl.store(source_of_rank + kept_rank, budget + offs, mask=kept)
+        tl.store(marks + offs, 0, mask=in_range)
+        tl.debug_barrier()
+        front_rank = tl.cumsum(front.to(tl.int32), axis=0) - 1
+        source = tl.load(source_of_rank + front_rank, mask=front, other=0)
+        tl.store(pair_src + offs, tl.where(front, source, -1))
+        tl.store(pair_dst + offs, slot)
+        tl.debug_barrier()
+        cols = tl.arange(0, DIM)
+        for c0 in range(0, BLOCK_E, CHUNK):
+            rows = c0 + tl.arange(0, CHUNK)
+            src = tl.load(pair_src + rows)
+            dst = tl.load(pair_dst + rows)
+            move = src >= 0
+            m2 = move[:, None]
+            k = tl.load(keys + head * s_k_h + src[:, None] * s_k_n + cols[None, :], mask=m2)
+            tl.store(keys + head * s_k_h + dst[:, None] * s_k_n + cols[None, :], k, mask=m2)
+            v = tl.load(values + head * s_v_h + src[:, None] * s_v_n + cols[None, :], mask=m2)
+            tl.store(values + head * s_v_h + dst[:, None] * s_v_n + cols[None, :], v, mask=m2)
+            inv = tl.load(inv_norms + head * s_inv_h + src, mask=move)
+            tl.store(inv_norms + head * s_inv_h + dst, inv, mask=move)
+
+
+def _check_layout(name: str, tensor: torch.Tensor) -> None:
+    if tensor.dim() != 4 or tensor.shape[0] != 1 or tensor.stride(-1) != 1:
+        raise ValueError(f"{name} must be [1, heads, N, D] with unit stride in D")
+
+
+def append(
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    key_buffer: torch.Tensor,
+    value_buffer: torch.Tensor,
+    inv_norm_buffer: torch.Tensor,
+    start: int,
+) -> None:
+    """Write keys/values [1, heads, N, D] into the buffers at slots [start, start + N) and
+    their inverse norms (of the keys in the buffer's dtype) into ``inv_norm_buffer``."""
+    for name, tensor in (("keys", keys), ("values", values), ("key_buffer", key_buffer)):
+        _check_layout(name, tensor)
+    _check_layout("value_buffer", value_buffer)
+    heads, tokens, dim = keys.shape[1:]
+    block = 32
+    grid = (heads, triton.cdiv(tokens, block))
+    _append_kernel[grid](
+        keys, values, key_buffer, value_buffer, inv_norm_buffer,
+        tokens, start,
+        keys.stride(1), keys.stride(2), values.stride(1), values.stride(2),
+        key_buffer.stride(1), key_buffer.stride(2),
+        value_buffer.stride(1), value_buffer.stride(2), inv_norm_buffer.stride(1),
+        DIM=dim, BLOCK_N=block,
+    )  # fmt: skip
+
+
+def diversity_scores(
+    key_buffer: torch.Tensor, inv_norm_buffer: torch.Tensor, first: int, end: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores of the candidates in slots [first, end) -> (float32 [1, heads, end - first],
+    their mean as a 0-d tensor), as ``memory.diversity_scores`` defines them."""
+    _check_layout("key_buffer", key_buffer)
+    heads, dim = key_buffer.shape[1], key_buffer.shape[3]
+    tokens = end - first
+    block = 256
+    blocks = triton.cdiv(tokens, block)
+    device = key_buffer.device
+    partials = torch.empty(heads, blocks, dim, device=device, dtype=torch.float32)
+    scores = torch.empty(1, heads, tokens, device=device, dtype=torch.float32)
+    mean_square = torch.empty(heads, device=device, dtype=torch.float32)
+    strides: tuple[Any, ...] = (key_buffer.stride(1), key_buffer.stride(2))
+    strides += (inv_norm_buffer.stride(1),)
+    _weighted_sum_kernel[(heads, blocks)](
+        key_buffer, inv_norm_buffer, partials, first, tokens, blocks, *strides,
+        DIM=dim, BLOCK_N=block,
+    )  # fmt: skip
+    _scores_kernel[(heads, blocks)](
+        key_buffer, inv_norm_buffer, partials, scores, mean_square, first, tokens, blocks,
+        *strides, DIM=dim, BLOCK_N=block, BLOCK_P=64,
+    )  # fmt: skip
+    return scores, mean_square.mean()
+
+
+_SCRATCH: dict[tuple[torch.device, int, int], torch.Tensor] = {}
+
+
+def _scratch(device: torch.device, heads: int, width: int) -> torch.Tensor:
+    """Zeroed int32 [heads, 4 * width], reused: the move kernel leaves its marks zero."""
+    key = (device, heads, width)
+    if key not in _SCRATCH:
+        _SCRATCH[key] = torch.zeros(heads, 4 * width, device=device, dtype=torch.int32)
+    return _SCRATCH[key]
+
+
+def move_kept_into_evicted(
+    key_buffer: torch.Tensor,
+    value_buffer: torch.Tensor,
+    inv_norm_buffer: torch.Tensor,
+    evicted: torch.Tensor,
+    anchor: int,
+    budget: int,
+) -> None:
+    """Fill the evicted slots below ``budget`` with the kept tokens of the tail [budget,
+    budget + E), per head; ``evicted`` [1, heads, E] are slots relative to ``anchor`` (what
+    ``torch.topk`` over the candidates returns), the cache holding budget + E tokens."""
+    _check_layout("key_buffer", key_buffer)
+    _check_layout("value_buffer", value_buffer)
+    heads, dim = key_buffer.shape[1], key_buffer.shape[3]
+    n_evict = evicted.shape[-1]
+    width = max(16, triton.next_power_of_2(n_evict))
+    evicted = evicted.reshape(heads, n_evict).contiguous()
+    _move_kernel[(heads,)](
+        key_buffer, value_buffer, inv_norm_buffer, evicted,
+        _scratch(key_buffer.device, heads, width),
+        n_evict, anchor, budget,
+        key_buffer.stride(1), key_buffer.stride(2),
+        value_buffer.stride(1), value_buffer.stride(2), inv_norm_buffer.stride(1),
+        DIM=dim, BLOCK_E=width, CHUNK=min(width, 64),
+    )  # fmt: skip

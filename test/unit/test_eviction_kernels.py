@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""The Triton eviction kernels against the PyTorch path of the rolling memory.
+
+Without a GPU the kernels run in Triton's interpreter (test/conftest.py sets
+TRITON_INTERPRET); without Triton these tests are skipped and the PyTorch path is what runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from infinitevggt_ros import eviction_kernels, memory
+
+pytestmark = pytest.mark.skipif(
+    eviction_kernels.triton is None or os.environ.get("TRITON_INTERPRET") != "1",
+    reason="needs Triton's interpreter (on a GPU: benchmarks/eviction_kernels.py)",
+)
+
+
+def _keys(heads: int, tokens: int, dim: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    common = 0.5 * torch.randn(1, heads, 1, dim, generator=g)  # keys share a direction
+    return torch.randn(1, heads, tokens, dim, generator=g) + common
+
+
+def test_append_writes_keys_values_and_inverse_norms_at_the_slots():
+    heads, dim, capacity, start = 3, 16, 80, 21
+    keys = _keys(heads, 37, dim, 0).transpose(1, 2).contiguous().transpose(1, 2)  # strided
+    values = _keys(heads, 37, dim, 1)
+    buffers = [torch.full((1, heads, capacity, dim), 7.0) for _ in range(2)]
+    inv = torch.full((1, heads, capacity), 7.0)
+    eviction_kernels.append(keys, values, *buffers, inv, start)
+    end = start + keys.shape[2]
+    assert torch.equal(buffers[0][:, :, start:end], keys)
+    assert torch.equal(buffers[1][:, :, start:end], values)
+    torch.testing.assert_close(inv[:, :, start:end], memory.inverse_key_norms(keys))
+    for tensor in (*buffers, inv):  # nothing else written
+        assert (tensor[:, :, :start] == 7.0).all() and (tensor[:, :, end:] == 7.0).all()
+
+
+@pytest.mark.parametrize("first,end", [(0, 200), (13, 300), (0, 17_000)])
+def test_scores_equal_the_pytorch_definition(first, end):
+    """Several blocks, a partial last block, and more blocks than one partial-sum pass."""
+    keys = _keys(2, end + 5, 8, 2)
+    inv = memory.inverse_key_norms(keys)
+    scores, mean = eviction_kernels.diversity_scores(keys, inv, first, end)
+    expected = memory.diversity_scores(keys[:, :, first:end], inv[:, :, first:end])
+    torch.testing.assert_close(scores, expected, rtol=0, atol=2e-6)
+    torch.testing.assert_close(mean, expected.mean(), rtol=0, atol=2e-6)
+
+
+def _tagged(heads: int, tokens: int, dim: int) -> torch.Tensor:
+    """Keys whose first channel is the token's slot (ids survive the moves exactly)."""
+    keys = _keys(heads, tokens, dim, 3)
+    keys[..., 0] = torch.arange(tokens, dtype=torch.float32)
+    return keys
+
+
+@pytest.mark.parametrize(
+    "budget,evict,anchor,where",
+    [(40, 9, 5, "topk"), (40, 9, 0, "front"), (33, 12, 4, "tail"), (64, 64, 8, "topk")],
+)
+def test_moves_keep_exactly_the_tokens_not_evicted(budget, evict, anchor, where):
+    heads, dim = 3, 8
+    tokens = budget + evict
+    keys = _tagged(heads, tokens, dim)
+    values, inv = _keys(heads, tokens, dim, 4), torch.rand(1, heads, tokens)
+    originals = keys.clone(), values.clone(), inv.clone()
+    if where == "front":  # every evicted slot below the budget: every tail token moves
+        evicted = torch.stack([torch.randperm(budget - anchor)[:evict] for _ in range(heads)])
+    elif where == "tail":  # the tail evicted: nothing moves
+        evicted = torch.arange(budget, tokens).expand(heads, -1) - anchor
+    else:
+        scores = memory.diversity_scores(keys[:, :, anchor:], inv[:, :, anchor:])
+        evicted = torch.topk(scores, evict, dim=-1, sorted=False).indices[0]
+    evicted = evicted[None]
+    eviction_kernels.move_kept_into_evicted(keys, values, inv, evicted, anchor, budget)
+    for head in range(heads):
+        kept = keys[0, head, :budget, 0].long()
+        expected = set(range(tokens)) - set((evicted[0, head] + anchor).tolist())
+        assert sorted(kept.tolist()) == sorted(expected)
+        assert torch.equal(keys[0, head, :budget], originals[0][0, head, kept])
+        assert torch.equal(values[0, head, :budget], originals[1][0, head, kept])
+        assert torch.equal(inv[0, head, :budget], originals[2][0, head, kept])
+        assert torch.equal(kept[:anchor], torch.arange(anchor))  # the anchor never moves
+    # the scratch marks are left zero for the next call
+    assert not eviction_kernels._scratch(keys.device, heads, 64)[:, :64].any()
+
+
+def _stream(layer: memory.KVCacheLayer, frames: list[tuple[torch.Tensor, torch.Tensor]]):
+    layer.anchor, layer.budget = frames[0][0].shape[2], 120
+    for keys, values in frames:
+        layer.update(keys, values)
+    return layer
+
+
+def test_kv_layer_with_the_kernels_keeps_what_the_pytorch_path_keeps(monkeypatch):
+    """A stream of 12 frames of 23 tokens into a budget of 120 with a first-frame anchor:
+    the same tokens (as sets of key rows per head) and the same diversity score."""
+    frames = [(_keys(4, 23, 16, 10 + i), _keys(4, 23, 16, 50 + i)) for i in range(12)]
+    reference = _stream(memory.KVCacheLayer("torch"), frames)
+    monkeypatch.setattr(eviction_kernels, "supports", lambda *tensors: True)
+    fused = _stream(memory.KVCacheLayer("triton"), frames)
+    assert fused.length == reference.length == 120
+    torch.testing.assert_close(fused.last_score, reference.last_score, rtol=0, atol=1e-6)
+    for head in range(4):
+        rows = [
+            sorted(map(tuple, layer.keys[0, head, : layer.length].tolist()))
+            for layer in (reference, fused)
+        ]
+        assert rows[0] == rows[1]
+        assert torch.equal(fused.keys[0, head, :23], frames[0][0][0, head])  # anchor in place
+
+
+def test_the_kernels_are_used_only_for_cuda_tensors_and_can_be_switched_off(monkeypatch):
+    cpu = torch.zeros(1, 2, 4, 64)
+    assert not eviction_kernels.supports(cpu)
+    monkeypatch.setenv(eviction_kernels.ENV_SWITCH, "torch")
+    assert not eviction_kernels.supports(cpu)
