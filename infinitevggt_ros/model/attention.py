@@ -13,9 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-# "sdpa": PyTorch SDPA without its cuDNN kernel, which builds an execution plan per
-# new shape (40-70 ms of CPU each on an H200) while the rolling memory's key length
-# changes every frame; on CUDA, long memories are split into parts that fill the GPU
+from .. import attention_kernels
+
+# "sdpa": on CUDA with Triton, long memories go to this package's split-key kernel
+# (``attention_kernels``); otherwise PyTorch SDPA without its cuDNN kernel, which builds an
+# execution plan per new shape (40-70 ms of CPU each on an H200) while the rolling memory's
+# key length changes every frame, long memories split into parts that fill the GPU
 # (``split_key_attention``). "sdpa_unsplit": the same without the split; "sdpa_any":
 # let PyTorch choose; "flash_attn": the flash-attn package.
 ATTENTION_BACKENDS = ("sdpa", "sdpa_unsplit", "sdpa_any", "flash_attn")
@@ -45,6 +48,11 @@ def attend(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         )
         return out.transpose(1, 2)
+    if backend == "sdpa" and attn_mask is None and attention_kernels.supports(q, k, v):
+        parts = attention_kernels.key_parts(k.shape[-2])
+        if parts:
+            outputs, log_sum_exps = attention_kernels.split_key_attention_parts(q, k, v, parts)
+            return merge_partial_attention(outputs, log_sum_exps).to(q.dtype).unsqueeze(0)
     if backend in ("sdpa", "sdpa_unsplit") and q.is_cuda:
         splits = key_splits(q.shape[-2], k.shape[-2]) if backend == "sdpa" else 1
         if attn_mask is None and q.dtype in _HALF and splits > 1 and _VARLEN_FLASH:

@@ -200,8 +200,9 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "attention_backend",
         Kind.STR,
         "sdpa",
-        "Attention kernels: sdpa (PyTorch, split-key over long memories), sdpa_unsplit, "
-        "sdpa_any (let PyTorch pick, incl. cuDNN), flash_attn (the flash-attn package).",
+        "Attention kernels: sdpa (long memories: this package's Triton split-key kernel on "
+        "CUDA, else PyTorch flash split over key parts), sdpa_unsplit, sdpa_any (let PyTorch "
+        "pick, incl. cuDNN), flash_attn (the flash-attn package).",
         Apply.RESTART,
         "model",
         choices=ATTENTION_BACKEND_CHOICES,

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""The Triton split-key attention kernel against PyTorch's attention.
+
+Without a GPU the kernel runs in Triton's interpreter (test/conftest.py sets
+TRITON_INTERPRET); without Triton these tests are skipped and PyTorch's kernels run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from infinitevggt_ros import attention_kernels
+from infinitevggt_ros.model.attention import merge_partial_attention
+
+pytestmark = pytest.mark.skipif(
+    attention_kernels.triton is None or os.environ.get("TRITON_INTERPRET") != "1",
+    reason="needs Triton's interpreter (on a GPU: benchmarks/attention_kernel.py)",
+)
+
+
+def _qkv(queries: int, keys: int, seed: int):
+    """fp16 q [1, 2, Nq, 16]; k and v strided views of longer buffers, as the memory's."""
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(1, 2, queries, 16, generator=g).half()
+    k = (2.0 * torch.randn(1, 2, keys + 40, 16, generator=g)).half()[:, :, :keys]
+    v = torch.randn(1, 2, keys + 40, 16, generator=g).half()[:, :, :keys]
+    return q, k, v
+
+
+@pytest.mark.parametrize("queries,keys,parts", [(37, 300, 3), (37, 300, 8), (130, 64, 1)])
+def test_parts_merge_to_softmax_attention(queries, keys, parts):
+    """A partial last query block, a partial last key block, more parts than key blocks."""
+    q, k, v = _qkv(queries, keys, seed=keys + parts)
+    outputs, log_sum_exps = attention_kernels.split_key_attention_parts(q, k, v, parts)
+    assert outputs.dtype == torch.float32 and torch.isfinite(log_sum_exps).all()
+    merged = merge_partial_attention(outputs, log_sum_exps).unsqueeze(0)
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    # the kernel rounds the softmax weights to fp16 before the product with v, as flash does
+    torch.testing.assert_close(merged, expected, rtol=0, atol=3e-3)
+
+
+def test_each_part_is_attention_over_its_own_keys():
+    q, k, v = _qkv(20, 256, seed=1)
+    outputs, log_sum_exps = attention_kernels.split_key_attention_parts(q, k, v, 2)
+    for part, (start, end) in enumerate([(0, 128), (128, 256)]):
+        logits = (q.float() @ k[:, :, start:end].float().transpose(-1, -2))[0] / 4.0
+        torch.testing.assert_close(
+            log_sum_exps[part], torch.logsumexp(logits, -1), atol=1e-3, rtol=0
+        )
+        expected = torch.softmax(logits, -1) @ v[0, :, start:end].float()
+        torch.testing.assert_close(outputs[part], expected, atol=3e-3, rtol=0)
+
+
+def test_key_parts_and_where_the_kernel_runs(monkeypatch):
+    assert attention_kernels.key_parts(attention_kernels.MIN_KEYS - 1) == 0
+    assert attention_kernels.key_parts(10**7) == attention_kernels.MAX_PARTS
+    q, k, v = _qkv(8, 64, seed=2)
+    assert not attention_kernels.supports(q, k, v)  # CPU tensors: PyTorch's kernels
+    monkeypatch.setenv(attention_kernels.ENV_SWITCH, "torch")
+    assert not attention_kernels.supports(q, k, v)
