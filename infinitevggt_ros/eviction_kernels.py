@@ -90,15 +90,11 @@ if triton is not None:
         tl.store(dst_inv + head * s_inv_h + slots, inv, mask=rows < n_tokens)
 
     @triton.jit
-    def _weighted_sum_kernel(
-        keys, inv_norms, partials,
-        first, n_tokens, n_blocks,
-        s_k_h, s_k_n, s_inv_h,
+    def _candidate_block(
+        keys, inv_norms, head, block, first, n_tokens, s_k_h, s_k_n, s_inv_h,
         DIM: tl.constexpr, BLOCK_N: tl.constexpr,
     ):  # fmt: skip
-        # partials[h, b, :] = sum over the block's tokens of inv_norm * key (float32)
-        head = tl.program_id(0)
-        block = tl.program_id(1)
+        # Keys (float32, zero past the end) and inverse norms of candidates block*BLOCK_N...
         rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
         cols = tl.arange(0, DIM)
         valid = rows < n_tokens
@@ -109,6 +105,22 @@ if triton is not None:
             other=0.0,
         ).to(tl.float32)
         inv = tl.load(inv_norms + head * s_inv_h + slots, mask=valid, other=0.0)
+        return k, inv, rows, valid
+
+    @triton.jit
+    def _weighted_sum_kernel(
+        keys, inv_norms, partials,
+        first, n_tokens, n_blocks,
+        s_k_h, s_k_n, s_inv_h,
+        DIM: tl.constexpr, BLOCK_N: tl.constexpr,
+    ):  # fmt: skip
+        # partials[h, b, :] = sum over the block's tokens of inv_norm * key (float32)
+        head = tl.program_id(0)
+        block = tl.program_id(1)
+        cols = tl.arange(0, DIM)
+        k, inv, _, _ = _candidate_block(
+            keys, inv_norms, head, block, first, n_tokens, s_k_h, s_k_n, s_inv_h, DIM, BLOCK_N
+        )
         total = tl.sum(k * inv[:, None], axis=0)
         tl.store(partials + (head * n_blocks + block) * DIM + cols, total)
 
@@ -134,15 +146,9 @@ if triton is not None:
             )
             mean += tl.sum(part, axis=0)
         mean = mean / n_tokens
-        rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
-        valid = rows < n_tokens
-        slots = first + rows
-        k = tl.load(
-            keys + head * s_k_h + slots[:, None] * s_k_n + cols[None, :],
-            mask=valid[:, None],
-            other=0.0,
-        ).to(tl.float32)
-        inv = tl.load(inv_norms + head * s_inv_h + slots, mask=valid, other=0.0)
+        k, inv, rows, valid = _candidate_block(
+            keys, inv_norms, head, block, first, n_tokens, s_k_h, s_k_n, s_inv_h, DIM, BLOCK_N
+        )
         dots = tl.sum(k * mean[None, :], axis=1) * inv
         tl.store(scores + head * n_tokens + rows, dots, mask=valid)
         if block == 0:  # the mean of a head's scores is |mean unit key|^2
