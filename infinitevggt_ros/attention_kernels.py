@@ -17,17 +17,13 @@ selects PyTorch's kernels on a GPU too (A/B benchmarks).
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
-try:  # Triton ships with PyTorch's CUDA wheels; CPU and some Jetson builds lack it
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
+from .triton_support import KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_ATTENTION"
+SWITCH = KernelSwitch("attention", ENV_SWITCH)
 _LOG2_E = 1.4426950408889634
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -50,7 +46,7 @@ def key_parts(keys: int) -> int:
 
 def supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
     """Whether the kernel takes q/k/v [1, heads, N, D] (keys may be strided views)."""
-    if triton is None or os.environ.get(ENV_SWITCH, "auto").strip().lower() == "torch":
+    if not SWITCH.enabled():
         return False
     dim = q.shape[-1]
     return (

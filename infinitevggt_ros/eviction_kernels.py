@@ -26,24 +26,20 @@ fallback on a GPU too (A/B benchmarks).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 
-try:  # Triton ships with PyTorch's CUDA wheels; CPU and some Jetson builds lack it
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
+from .triton_support import KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_EVICTION"
+SWITCH = KernelSwitch("eviction", ENV_SWITCH)
 
 
 def supports(*tensors: torch.Tensor) -> bool:
     """Whether the kernels take these [1, heads, N, D] tensors: CUDA, Triton importable and
     not switched off, one sequence, D a power of two up to 256 with unit stride."""
-    if triton is None or os.environ.get(ENV_SWITCH, "auto").strip().lower() == "torch":
+    if not SWITCH.enabled():
         return False
     for tensor in tensors:
         dim = tensor.shape[-1]

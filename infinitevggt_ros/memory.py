@@ -288,9 +288,7 @@ class KVCacheLayer:
         start, end = self.length, self.length + keys.shape[2]
         self._ensure_capacity(end, keys)
         key_buffer, value_buffer, inv_norm_buffer = self._buffers()
-        if eviction_kernels.supports(keys, values, key_buffer, value_buffer):
-            eviction_kernels.append(keys, values, key_buffer, value_buffer, inv_norm_buffer, start)
-        else:
+        if not self._append_with_kernel(keys, values, start):
             key_buffer[:, :, start:end] = keys
             value_buffer[:, :, start:end] = values
             inv_norm_buffer[:, :, start:end] = inverse_key_norms(keys)
@@ -301,6 +299,40 @@ class KVCacheLayer:
         self._release_slack(keys.shape[2])
         key_buffer, value_buffer, _ = self._buffers()  # released slack reallocates them
         return key_buffer[:, :, : self.length], value_buffer[:, :, : self.length]
+
+    def _append_with_kernel(self, keys: torch.Tensor, values: torch.Tensor, start: int) -> bool:
+        """The append as one Triton kernel where it runs; False: use the PyTorch path (a
+        kernel that fails to compile or launch has written nothing)."""
+        key_buffer, value_buffer, inv_norm_buffer = self._buffers()
+        if not eviction_kernels.supports(keys, values, key_buffer, value_buffer):
+            return False
+        try:
+            eviction_kernels.append(keys, values, key_buffer, value_buffer, inv_norm_buffer, start)
+        except Exception as error:  # noqa: BLE001 - any kernel failure means: fall back
+            eviction_kernels.SWITCH.disable(error)
+            return False
+        return True
+
+    def _evict_with_kernels(self, anchor: int, budget: int) -> bool:
+        """Scores, ``torch.topk`` and moves with the Triton kernels where they run; False:
+        use the PyTorch path (nothing is moved before the last kernel runs)."""
+        key_buffer, value_buffer, inv_norm_buffer = self._buffers()
+        if not eviction_kernels.supports(key_buffer, value_buffer):
+            return False
+        try:
+            scores, last_score = eviction_kernels.diversity_scores(
+                key_buffer, inv_norm_buffer, anchor, self.length
+            )
+            evict = self.length - budget
+            evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
+            eviction_kernels.move_kept_into_evicted(
+                key_buffer, value_buffer, inv_norm_buffer, evicted, anchor, budget
+            )
+        except Exception as error:  # noqa: BLE001 - any kernel failure means: fall back
+            eviction_kernels.SWITCH.disable(error)
+            return False
+        self.last_score = last_score
+        return True
 
     def _evict_to(self, budget: int) -> None:
         """Drop the least diverse candidates, per head, until ``budget`` tokens remain.
@@ -316,14 +348,7 @@ class KVCacheLayer:
         anchor = min(self.anchor, budget)
         evict = self.length - budget
         self.evicted_this_frame = True
-        if eviction_kernels.supports(key_buffer, value_buffer):
-            scores, self.last_score = eviction_kernels.diversity_scores(
-                key_buffer, inv_norm_buffer, anchor, self.length
-            )
-            evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
-            eviction_kernels.move_kept_into_evicted(
-                key_buffer, value_buffer, inv_norm_buffer, evicted, anchor, budget
-            )
+        if self._evict_with_kernels(anchor, budget):
             self.length = budget
             return
         candidates = key_buffer[:, :, anchor : self.length]

@@ -63,3 +63,24 @@ def test_key_parts_and_where_the_kernel_runs(monkeypatch):
     assert not attention_kernels.supports(q, k, v)  # CPU tensors: PyTorch's kernels
     monkeypatch.setenv(attention_kernels.ENV_SWITCH, "torch")
     assert not attention_kernels.supports(q, k, v)
+
+
+def test_a_failing_kernel_falls_back_to_pytorch_attention(monkeypatch, caplog):
+    from infinitevggt_ros.model.attention import attend
+
+    monkeypatch.setattr(attention_kernels.SWITCH, "failure", None)
+    monkeypatch.setattr(
+        attention_kernels, "supports", lambda *t: attention_kernels.SWITCH.enabled()
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of shared memory")
+
+    monkeypatch.setattr(attention_kernels, "split_key_attention_parts", broken)
+    q, k, v = _qkv(16, attention_kernels.MIN_KEYS, seed=3)
+    q, k, v = q.float(), k.float(), v.float()
+    with caplog.at_level("WARNING"):
+        out = attend(q, k, v)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
+    assert not attention_kernels.SWITCH.enabled()
+    assert any("Triton attention kernels failed" in r.getMessage() for r in caplog.records)

@@ -121,3 +121,26 @@ def test_the_kernels_are_used_only_for_cuda_tensors_and_can_be_switched_off(monk
     assert not eviction_kernels.supports(cpu)
     monkeypatch.setenv(eviction_kernels.ENV_SWITCH, "torch")
     assert not eviction_kernels.supports(cpu)
+
+
+def test_a_failing_kernel_falls_back_to_the_pytorch_path_once_and_for_good(monkeypatch, caplog):
+    """A kernel that cannot compile or launch (an old GPU, a broken Triton): the layer keeps
+    exactly what the PyTorch path keeps, one warning says so, later frames skip the kernels."""
+    monkeypatch.setattr(eviction_kernels.SWITCH, "failure", None)
+    monkeypatch.setattr(eviction_kernels, "supports", lambda *t: eviction_kernels.SWITCH.enabled())
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("no kernel image for this GPU")
+
+    monkeypatch.setattr(eviction_kernels, "move_kept_into_evicted", broken)
+    frames = [(_keys(2, 23, 16, 80 + i), _keys(2, 23, 16, 90 + i)) for i in range(8)]
+    with caplog.at_level("WARNING"):
+        fused = _stream(memory.KVCacheLayer("failing"), frames)
+    assert len(calls) == 1 and isinstance(eviction_kernels.SWITCH.failure, RuntimeError)
+    assert sum("Triton eviction kernels failed" in r.getMessage() for r in caplog.records) == 1
+    monkeypatch.setattr(eviction_kernels, "supports", lambda *t: False)
+    reference = _stream(memory.KVCacheLayer("torch"), frames)
+    assert torch.equal(fused.keys[:, :, : fused.length], reference.keys[:, :, : reference.length])
+    torch.testing.assert_close(fused.last_score, reference.last_score, rtol=0, atol=1e-6)
