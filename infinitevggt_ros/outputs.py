@@ -247,10 +247,12 @@ def select_points(
             f"{list(points.shape)}"
         )
     stride = options.pixel_stride
-    xyz = points[::stride, ::stride].reshape(-1, 3).astype(np.float32)
-    colours = rgb[::stride, ::stride].reshape(-1, 3).astype(np.uint8)
-    conf = confidence[::stride, ::stride].reshape(-1).astype(np.float32)
-    keep = np.isfinite(xyz).all(axis=1) & np.isfinite(conf) & (conf >= options.conf_threshold)
+    xyz = points[::stride, ::stride].reshape(-1, 3).astype(np.float32, copy=False)
+    colours = rgb[::stride, ::stride].reshape(-1, 3).astype(np.uint8, copy=False)
+    conf = confidence[::stride, ::stride].reshape(-1).astype(np.float32, copy=False)
+    finite = np.isfinite(xyz)  # three column tests: numpy's all(axis=1) is slow on [N, 3]
+    keep = finite[:, 0] & finite[:, 1] & finite[:, 2]
+    keep &= np.isfinite(conf) & (conf >= options.conf_threshold)
     xyz, colours, conf = xyz[keep], colours[keep], conf[keep]
     if options.voxel_size > 0 and len(xyz):
         chosen = voxels.most_confident_per_voxel(xyz, conf, options.voxel_size)
@@ -350,13 +352,20 @@ class OutputOptions:
 
 
 def model_input_rgb(tensor: torch.Tensor | np.ndarray) -> npt.NDArray[np.uint8]:
-    """Model input tensor [3, h, w] in [0, 1] (torch or numpy) -> [h, w, 3] uint8 colours."""
-    array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
-    if array.ndim != 3 or array.shape[0] != 3:
-        raise ValueError(f"expected [3, h, w], got {list(array.shape)}")
-    return np.ascontiguousarray(
-        np.clip(np.rint(array.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
-    )
+    """Model input tensor [3, h, w] in [0, 1] (torch or numpy) -> [h, w, 3] uint8 colours.
+
+    A torch tensor is converted where it is (on the GPU after GPU preprocessing), so only
+    the uint8 colours are copied to the host; both ways round half to even, the same bytes.
+    """
+    if tensor.ndim != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"expected [3, h, w], got {list(tensor.shape)}")
+    if isinstance(tensor, np.ndarray):
+        return np.ascontiguousarray(
+            np.clip(np.rint(tensor.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+        )
+    scaled_rgb = (tensor.detach() * 255.0).round_().clamp_(0, 255).byte()
+    colours: npt.NDArray[np.uint8] = scaled_rgb.permute(1, 2, 0).contiguous().cpu().numpy()
+    return colours
 
 
 def _numpy(value: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ node or ``rclpy.init``: the live node and the offline replay share it. Image dec
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 
@@ -124,8 +125,18 @@ def calibration_from_camera_info(msg: CameraInfo) -> Calibration:
 
 
 def _rotation_quaternion(transform: np.ndarray) -> np.ndarray:
-    q = np.asarray(matrix_to_quaternion(np.asarray(transform, dtype=np.float64)[:3, :3]))
-    return q / np.linalg.norm(q)
+    rotation = np.ascontiguousarray(np.asarray(transform, dtype=np.float64)[:3, :3])
+    return _quaternion_of_rotation(rotation.tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _quaternion_of_rotation(rotation_bytes: bytes) -> np.ndarray:
+    # A frame's messages convert the same pose several times (pose, covariance, odometry).
+    rotation = np.frombuffer(rotation_bytes, dtype=np.float64).reshape(3, 3)
+    q = np.asarray(matrix_to_quaternion(rotation.copy()))
+    q = q / np.linalg.norm(q)
+    q.flags.writeable = False  # shared by the cache
+    return q
 
 
 def pose_from_matrix(transform: np.ndarray) -> Pose:

@@ -124,6 +124,18 @@ def test_model_input_rgb_rounds():
     np.testing.assert_array_equal(outputs.model_input_rgb(tensor), [[[0, 128, 255], [255, 51, 0]]])
 
 
+def test_model_input_rgb_gives_the_same_bytes_from_torch_and_numpy():
+    """The torch path (run on the tensor's device) rounds half to even like np.rint, and
+    clips out-of-range values: every level k/255 and the half-way points around it."""
+    levels = [(k + d) / 255 for k in range(256) for d in (-0.5, -0.25, 0.0, 0.25, 0.5)]
+    row = torch.tensor(levels + [-0.3, 1.7], dtype=torch.float32)
+    tensor = torch.stack([row, row.flip(0), row.roll(7)])[:, None, :]
+    from_torch = outputs.model_input_rgb(tensor)
+    np.testing.assert_array_equal(from_torch, outputs.model_input_rgb(tensor.numpy()))
+    assert from_torch.dtype == np.uint8 and from_torch.flags["C_CONTIGUOUS"]
+    assert from_torch[0, -2:, 0].tolist() == [0, 255]
+
+
 def test_anchored_frames_start_at_the_origin():
     frames = OutputFrames.world_to_camera("world", "cam")
     first = outputs.camera_pose_from_extrinsic(extrinsic_of_camera_at([1.0, 2.0, 3.0]), 2.0)
