@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from attention_backends import device_ms  # benchmarks/: the same CUDA-event timing
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from infinitevggt_ros import attention_kernels
@@ -41,19 +42,6 @@ def qkv(queries: int, keys: int, seed: int) -> tuple[torch.Tensor, torch.Tensor,
     return rand(queries), rand(keys + 512)[:, :, :keys], rand(keys + 512)[:, :, :keys]
 
 
-def per_call_ms(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda.synchronize()
-    start.record()
-    for _ in range(repeats):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / repeats
-
-
 def agreement(queries: int) -> dict[str, float]:
     result = {}
     for keys in (1041, 4096, 5000, 20_000, 50_000, 50_003):
@@ -69,7 +57,7 @@ def sweep(queries: int, keys: int, repeats: int) -> list[dict]:
     rows = []
     os.environ[attention_kernels.ENV_SWITCH] = "torch"
     rows.append(
-        {"kernel": "pytorch flash, split", "ms": per_call_ms(lambda: attend(q, k, v), repeats)}
+        {"kernel": "pytorch flash, split", "ms": device_ms(lambda: attend(q, k, v), repeats)}
     )
     os.environ.pop(attention_kernels.ENV_SWITCH)
     flops = 4 * HEADS * queries * keys * DIM
@@ -82,7 +70,7 @@ def sweep(queries: int, keys: int, repeats: int) -> list[dict]:
             attention_kernels.split_key_attention_parts(q, k, v, parts)
 
         try:
-            ms = per_call_ms(call, repeats)
+            ms = device_ms(call, repeats)
         except Exception as error:  # a launch shape that does not fit (shared memory)
             print(f"skipped {block_m, block_n, warps, stages}: {type(error).__name__}")
             continue

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import torch
+from attention_backends import device_ms  # benchmarks/: the same CUDA-event timing
 
 from infinitevggt_ros import eviction_kernels, memory
 
@@ -84,15 +85,9 @@ def time_layer(backend: str, heads: int, budget: int, evict: int, dim: int, repe
     incoming = random_cache(heads, evict, dim, torch.bfloat16, seed=3)[:2]
     for _ in range(3):
         layer.update(*incoming)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda.synchronize()
-    start.record()
-    for _ in range(repeats):
-        layer.update(*incoming)
-    end.record()
-    torch.cuda.synchronize()
+    ms = device_ms(lambda: layer.update(*incoming), repeats)
     os.environ.pop(eviction_kernels.ENV_SWITCH, None)
-    return start.elapsed_time(end) / repeats
+    return ms
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,13 +45,17 @@ def key_parts(keys: int) -> int:
 
 
 def supports(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
-    """Whether the kernel takes q/k/v [1, heads, N, D] (keys may be strided views)."""
-    if not SWITCH.enabled():
-        return False
+    """Whether the kernel runs for q/k/v: Triton importable and not switched off
+    (``SWITCH``), CUDA tensors, and a layout ``layout_ok`` accepts."""
+    return SWITCH.enabled() and q.is_cuda and layout_ok(q, k, v)
+
+
+def layout_ok(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
+    """q/k/v [1, heads, N, D] in one 16-bit dtype (keys may be strided views), D a power of
+    two from 16 to 128 with unit stride."""
     dim = q.shape[-1]
     return (
-        q.is_cuda
-        and q.dtype in _HALF
+        q.dtype in _HALF
         and k.dtype == q.dtype
         and v.dtype == q.dtype
         and q.dim() == 4

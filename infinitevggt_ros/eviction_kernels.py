@@ -37,15 +37,17 @@ SWITCH = KernelSwitch("eviction", ENV_SWITCH)
 
 
 def supports(*tensors: torch.Tensor) -> bool:
-    """Whether the kernels take these [1, heads, N, D] tensors: CUDA, Triton importable and
-    not switched off, one sequence, D a power of two up to 256 with unit stride."""
-    if not SWITCH.enabled():
-        return False
+    """Whether the kernels run for these tensors: Triton importable and not switched off
+    (``SWITCH``), CUDA tensors, and a layout ``layout_ok`` accepts."""
+    return SWITCH.enabled() and all(t.is_cuda for t in tensors) and layout_ok(*tensors)
+
+
+def layout_ok(*tensors: torch.Tensor) -> bool:
+    """[1, heads, N, D] (one sequence), D a power of two from 8 to 256 with unit stride."""
     for tensor in tensors:
         dim = tensor.shape[-1]
         if not (
-            tensor.is_cuda
-            and tensor.dim() == 4
+            tensor.dim() == 4
             and tensor.shape[0] == 1
             and tensor.stride(-1) == 1
             and 8 <= dim <= 256
@@ -199,9 +201,11 @@ if triton is not None:
             tl.store(inv_norms + head * s_inv_h + dst, inv, mask=move)
 
 
-def _check_layout(name: str, tensor: torch.Tensor) -> None:
-    if tensor.dim() != 4 or tensor.shape[0] != 1 or tensor.stride(-1) != 1:
-        raise ValueError(f"{name} must be [1, heads, N, D] with unit stride in D")
+def _require_layout(**tensors: torch.Tensor) -> None:
+    """ValueError naming the tensors when ``layout_ok`` refuses them (direct callers)."""
+    if not layout_ok(*tensors.values()):
+        shapes = {name: list(tensor.shape) for name, tensor in tensors.items()}
+        raise ValueError(f"{shapes}: the kernels need [1, heads, N, D], D a power of 2 in 8-256")
 
 
 def append(
@@ -214,9 +218,7 @@ def append(
 ) -> None:
     """Write keys/values [1, heads, N, D] into the buffers at slots [start, start + N) and
     their inverse norms (of the keys in the buffer's dtype) into ``inv_norm_buffer``."""
-    for name, tensor in (("keys", keys), ("values", values), ("key_buffer", key_buffer)):
-        _check_layout(name, tensor)
-    _check_layout("value_buffer", value_buffer)
+    _require_layout(keys=keys, values=values, key_buffer=key_buffer, value_buffer=value_buffer)
     heads, tokens, dim = keys.shape[1:]
     block = 32
     grid = (heads, triton.cdiv(tokens, block))
@@ -235,7 +237,7 @@ def diversity_scores(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores of the candidates in slots [first, end) -> (float32 [1, heads, end - first],
     their mean as a 0-d tensor), as ``memory.diversity_scores`` defines them."""
-    _check_layout("key_buffer", key_buffer)
+    _require_layout(key_buffer=key_buffer)
     heads, dim = key_buffer.shape[1], key_buffer.shape[3]
     tokens = end - first
     block = 256
@@ -279,8 +281,7 @@ def move_kept_into_evicted(
     """Fill the evicted slots below ``budget`` with the kept tokens of the tail [budget,
     budget + E), per head; ``evicted`` [1, heads, E] are slots relative to ``anchor`` (what
     ``torch.topk`` over the candidates returns), the cache holding budget + E tokens."""
-    _check_layout("key_buffer", key_buffer)
-    _check_layout("value_buffer", value_buffer)
+    _require_layout(key_buffer=key_buffer, value_buffer=value_buffer)
     heads, dim = key_buffer.shape[1], key_buffer.shape[3]
     n_evict = evicted.shape[-1]
     width = max(16, triton.next_power_of_2(n_evict))

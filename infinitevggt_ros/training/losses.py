@@ -129,9 +129,15 @@ def geometry_losses(
 
 
 def ate_over_path(estimated_centres: torch.Tensor, true_centres: torch.Tensor) -> float:
-    """Mean over clips of the trajectory error after Sim(3) alignment (RMSE of the camera
-    centres [B, S, 3]) divided by the true path length: the evaluation's ATE / path."""
-    from infinitevggt_ros.metrics import umeyama_alignment
+    """Mean over clips of the evaluation's ATE (``metrics.compute_ate``: RMSE of the camera
+    centres [B, S, 3] after Sim(3) alignment) divided by the true path length; NaN when no
+    clip has a figure (a path of length 0, or an estimate that never moves)."""
+    from infinitevggt_ros.metrics import compute_ate
+
+    def poses(centres: np.ndarray) -> np.ndarray:  # the alignment reads the centres only
+        out = np.tile(np.eye(4), (len(centres), 1, 1))
+        out[:, :3, 3] = centres
+        return out
 
     ratios = []
     for estimate, truth in zip(estimated_centres.double().cpu().numpy(),
@@ -139,9 +145,7 @@ def ate_over_path(estimated_centres: torch.Tensor, true_centres: torch.Tensor) -
         path = float(np.linalg.norm(np.diff(truth, axis=0), axis=-1).sum())
         if path <= 0.0 or np.ptp(estimate, axis=0).max() <= 0.0:
             continue
-        aligned = umeyama_alignment(estimate, truth).apply_points(estimate)
-        rmse = float(np.sqrt(((aligned - truth) ** 2).sum(axis=-1).mean()))
-        ratios.append(rmse / path)
+        ratios.append(compute_ate(poses(estimate), poses(truth)).translation.rmse / path)
     return float(np.mean(ratios)) if ratios else float("nan")
 
 

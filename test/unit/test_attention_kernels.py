@@ -60,9 +60,15 @@ def test_key_parts_and_where_the_kernel_runs(monkeypatch):
     assert attention_kernels.key_parts(attention_kernels.MIN_KEYS - 1) == 0
     assert attention_kernels.key_parts(10**7) == attention_kernels.MAX_PARTS
     q, k, v = _qkv(8, 64, seed=2)
+    assert attention_kernels.layout_ok(q, k, v)
     assert not attention_kernels.supports(q, k, v)  # CPU tensors: PyTorch's kernels
+    assert not attention_kernels.layout_ok(q.float(), k.float(), v.float())
+    assert not attention_kernels.layout_ok(q[..., :12], k[..., :12], v[..., :12])
+    monkeypatch.setattr(attention_kernels.SWITCH, "failure", None)
+    monkeypatch.setenv(attention_kernels.ENV_SWITCH, "auto")
+    assert attention_kernels.SWITCH.enabled()
     monkeypatch.setenv(attention_kernels.ENV_SWITCH, "torch")
-    assert not attention_kernels.supports(q, k, v)
+    assert not attention_kernels.SWITCH.enabled()
 
 
 def test_a_failing_kernel_falls_back_to_pytorch_attention(monkeypatch, caplog):

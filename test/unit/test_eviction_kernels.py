@@ -118,9 +118,14 @@ def test_kv_layer_with_the_kernels_keeps_what_the_pytorch_path_keeps(monkeypatch
 
 def test_the_kernels_are_used_only_for_cuda_tensors_and_can_be_switched_off(monkeypatch):
     cpu = torch.zeros(1, 2, 4, 64)
-    assert not eviction_kernels.supports(cpu)
+    assert eviction_kernels.layout_ok(cpu) and not eviction_kernels.supports(cpu)  # CPU
+    for bad in (torch.zeros(2, 2, 4, 64), torch.zeros(1, 2, 4, 48), cpu.transpose(2, 3)):
+        assert not eviction_kernels.layout_ok(bad)
+    monkeypatch.setattr(eviction_kernels.SWITCH, "failure", None)
+    monkeypatch.setenv(eviction_kernels.ENV_SWITCH, "auto")
+    assert eviction_kernels.SWITCH.enabled()
     monkeypatch.setenv(eviction_kernels.ENV_SWITCH, "torch")
-    assert not eviction_kernels.supports(cpu)
+    assert not eviction_kernels.SWITCH.enabled()
 
 
 def test_a_failing_kernel_falls_back_to_the_pytorch_path_once_and_for_good(monkeypatch, caplog):
