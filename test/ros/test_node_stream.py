@@ -492,12 +492,14 @@ def test_compressed_input_odom_mode_and_output_options(tmp_path):
 
 def test_sigint_mid_frame_exits_zero_quickly(tmp_path):
     namespace = "/slow"
-    # Full-width frames take seconds on a CPU even with the tiny model: SIGINT lands mid-frame.
+    # At twice the release width a frame takes about 2 s on a CPU even with the tiny model
+    # (518 px: about 0.4 s, which the diagnostics waits below could outlast): SIGINT lands
+    # mid-frame.
     process, log_path = start_node(
         tmp_path,
         "slow",
         *TEST_OVERRIDES,
-        "model_width:=518",
+        "model_width:=1036",
         "process_policy:=latest",
         namespace=namespace,
     )
