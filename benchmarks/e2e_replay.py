@@ -70,6 +70,7 @@ class E2EReport:
     camera_hw: tuple[int, int]
     model_hw: tuple[int, int]
     total_budget: int | None
+    compile_blocks: bool
     frames: int
     skipped_frames: int
     warmup_frames: int
@@ -141,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="with --all-modes: also image and jpeg with overlap at this rate (0: not)",
+    )
+    parser.add_argument(
+        "--compile-blocks",
+        action="store_true",
+        help="the node's compile_blocks (torch.compile of the blocks and heads; Inductor's "
+        "on-disk cache serves a second start)",
     )
     parser.add_argument(
         "--digest",
@@ -309,12 +316,29 @@ def modes_of(args: argparse.Namespace) -> list[argparse.Namespace]:
     ]
 
 
+def node_params(args: argparse.Namespace) -> Any:
+    """The node's parameters this run stands for (``NodeParams``): the node's defaults except
+    the options given."""
+    from infinitevggt_ros.ros.params import NodeParams
+
+    return NodeParams.from_mapping(
+        {
+            "random_weights": args.preset,
+            "device": args.device,
+            "dtype": args.dtype,
+            "model_width": args.model_width,
+            "total_budget": args.total_budget,
+            "compile_blocks": args.compile_blocks,
+            "path_publish_period_s": 0.0,
+        }
+    )
+
+
 def run(args: argparse.Namespace) -> list[E2EReport]:
     """Renders once, builds the engine once, then every run of :func:`modes_of`."""
     import torch
 
     from infinitevggt_ros.engine import build_engine
-    from infinitevggt_ros.ros.params import NodeParams
     from infinitevggt_ros.session import StreamSession
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -323,16 +347,7 @@ def run(args: argparse.Namespace) -> list[E2EReport]:
     frames, calibration = render_frames(args)
     render_s = time.perf_counter() - t0
     logger.info("rendered %d frames in %.1f s", len(frames), render_s)
-    params = NodeParams.from_mapping(
-        {
-            "random_weights": args.preset,
-            "device": args.device,
-            "dtype": args.dtype,
-            "model_width": args.model_width,
-            "total_budget": args.total_budget,
-            "path_publish_period_s": 0.0,
-        }
-    )
+    params = node_params(args)
     t0 = time.perf_counter()
     engine = build_engine(params.engine_config(), params.memory_config())
     engine_build_s = time.perf_counter() - t0
@@ -414,6 +429,7 @@ def _report(
         camera_hw=(args.height, args.width),
         model_hw=frames[0].model_hw,
         total_budget=args.total_budget or None,
+        compile_blocks=bool(args.compile_blocks),
         frames=len(frames),
         skipped_frames=len(items) - len(frames),
         warmup_frames=warmup,

@@ -98,3 +98,13 @@ def test_the_script_runs_without_rclpy_and_rosbags(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(output.read_text())["frames"] == 3
+
+
+def test_compile_blocks_reaches_the_engine_config_and_the_report(reports):
+    """--compile-blocks is the node's compile_blocks (not run here: Inductor on a CPU)."""
+    script = load_script()
+    args = script.build_parser().parse_args([*SMALL, "--compile-blocks", "--output", "x"])
+    assert script.node_params(args).engine_config().compile_blocks is True
+    plain = script.build_parser().parse_args([*SMALL, "--output", "x"])
+    assert script.node_params(plain).engine_config().compile_blocks is False
+    assert {report["compile_blocks"] for report in reports.values()} == {False}
