@@ -211,8 +211,9 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "compile_blocks",
         Kind.BOOL,
         False,
-        "torch.compile the transformer blocks and heads (compiles at the first frame of "
-        "each input size).",
+        "torch.compile the transformer blocks and heads: faster once warm (H200: 44 -> 36 "
+        "ms per frame), but it compiles at the first frame of each input size and stalls "
+        "during the first ~60 frames of every start.",
         Apply.RESTART,
         "model",
     ),
