@@ -9,6 +9,7 @@ The schema follows ``tiny_config.json`` of the golden test vectors (sections
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -243,4 +244,18 @@ SMALL = ModelConfig(
     ),
 )
 
-PRESETS: dict[str, ModelConfig] = {"release": RELEASE, "tiny": TINY, "small": SMALL}
+# SMALL with twice the aggregator layers (8 frame and 8 global): more cross-frame reasoning
+# for the camera, about 5.8 M parameters. Its DPT head reads every second layer, so SMALL's
+# weights map onto it exactly (``training.train.deepen_weights``).
+SMALL_DEEP = dataclasses.replace(
+    SMALL,
+    aggregator=dataclasses.replace(SMALL.aggregator, depth=8),
+    dpt_head=dataclasses.replace(SMALL.dpt_head, intermediate_layer_idx=(1, 3, 5, 7)),
+)
+
+PRESETS: dict[str, ModelConfig] = {
+    "release": RELEASE,
+    "tiny": TINY,
+    "small": SMALL,
+    "small_deep": SMALL_DEEP,
+}

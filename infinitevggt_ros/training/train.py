@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -169,6 +170,39 @@ def initial_weights(source: Path) -> dict[str, torch.Tensor]:
     return weights
 
 
+_BLOCK_KEY = re.compile(r"aggregator\.(frame|global)_blocks\.(\d+)\.(.+)")
+
+
+def deepen_weights(weights: dict[str, torch.Tensor], model: StreamVGGT) -> dict[str, torch.Tensor]:
+    """``weights`` of a model with fewer aggregator layers, mapped onto ``model`` so that it
+    computes the same function: old layer i becomes layer (i + 1) k - 1 (k = new depth / old
+    depth), every other layer keeps ``model``'s own initial weights with both LayerScales at
+    zero (an exact identity until training grows them), everything else is copied. A deeper
+    preset's DPT head reads layers k - 1, 2k - 1, ... (``SMALL_DEEP``), the old ones. Weights
+    of the same depth come back unchanged."""
+    old_depth = len({int(m[2]) for m in map(_BLOCK_KEY.match, weights) if m})
+    new_depth = len(model.aggregator.frame_blocks)
+    if old_depth in (0, new_depth):
+        return weights
+    if new_depth % old_depth:
+        raise ValueError(
+            f"cannot deepen {old_depth} aggregator layers to {new_depth}: not a multiple"
+        )
+    factor = new_depth // old_depth
+    mapped = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    for index in range(new_depth):
+        if index % factor != factor - 1:
+            for kind in ("frame", "global"):
+                for scale in ("ls1", "ls2"):
+                    mapped[f"aggregator.{kind}_blocks.{index}.{scale}.gamma"].zero_()
+    for name, tensor in weights.items():
+        match = _BLOCK_KEY.match(name)
+        if match:
+            name = f"aggregator.{match[1]}_blocks.{(int(match[2]) + 1) * factor - 1}.{match[3]}"
+        mapped[name] = tensor
+    return mapped
+
+
 def save_state(
     folder: Path,
     model: StreamVGGT,
@@ -297,7 +331,11 @@ def train(args: argparse.Namespace) -> int:
     )
     start = 0
     if options["init_from"] and not (args.state / STATE_FILE).is_file():
-        model.load_state_dict(initial_weights(Path(options["init_from"])), strict=True)
+        source = Path(options["init_from"])
+        try:
+            model.load_state_dict(deepen_weights(initial_weights(source), model), strict=True)
+        except RuntimeError as error:  # another architecture: say which folder
+            raise ValueError(f"--init-from {source}: {error}") from error
         logger.info("stage starts from the weights in %s", options["init_from"])
     if (args.state / STATE_FILE).is_file():
         start = restore_state(args.state, model, optimizer)

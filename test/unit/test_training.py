@@ -594,6 +594,47 @@ def test_export_writes_a_model_folder_of_the_float16_weights(runs):
         assert torch.equal(loaded[name], tensor.half().float()), name
 
 
+def _predictions(model: StreamVGGT, clips) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        out = model(clips.images)
+    return {name: getattr(out, name) for name in ("pose_enc", "depth", "world_points")}
+
+
+def test_deepened_weights_compute_the_same_function():
+    """small -> small_deep: the same camera, depth and points on a clip (the inserted layers
+    are exact identities), and the inserted layers still have their own random weights."""
+    shallow = StreamVGGT.from_random_weights("small", 3).eval()
+    with torch.no_grad():  # LayerScales of 1, not 0.01: the old layers really matter
+        for name, param in shallow.named_parameters():
+            if name.endswith(".gamma"):
+                param.fill_(1.0)
+    deep = StreamVGGT.from_random_weights("small_deep", 4).eval()
+    fresh = {name: t.clone() for name, t in deep.state_dict().items()}
+    deep.load_state_dict(train.deepen_weights(shallow.state_dict(), deep), strict=True)
+    clips = rooms.make_clips(5, 0, 1, 3, (42, 56), "cpu")
+    before, after = _predictions(shallow, clips), _predictions(deep, clips)
+    for name, tensor in before.items():
+        torch.testing.assert_close(after[name], tensor, rtol=1e-5, atol=1e-5, msg=name)
+    loaded = deep.state_dict()
+    old_layer = shallow.state_dict()["aggregator.global_blocks.3.attn.qkv.weight"]
+    assert torch.equal(loaded["aggregator.global_blocks.7.attn.qkv.weight"], old_layer)
+    inserted = fresh["aggregator.frame_blocks.2.mlp.fc1.weight"]
+    assert torch.equal(loaded["aggregator.frame_blocks.2.mlp.fc1.weight"], inserted)
+    assert not loaded["aggregator.global_blocks.0.ls2.gamma"].any()
+    # Not a no-op: the same deep model with its own inserted layers switched on differs.
+    with torch.no_grad():
+        deep.aggregator.global_blocks[0].ls1.gamma.fill_(1.0)
+    assert not torch.allclose(_predictions(deep, clips)["depth"], before["depth"], atol=1e-3)
+
+
+def test_deepening_to_a_depth_that_is_not_a_multiple_is_refused():
+    weights = StreamVGGT.from_random_weights("small", 0).state_dict()
+    weights = {n: t for n, t in weights.items() if ".frame_blocks.3." not in n}  # 3 layers
+    weights = {n: t for n, t in weights.items() if ".global_blocks.3." not in n}
+    with pytest.raises(ValueError, match="cannot deepen 3 aggregator layers to 8"):
+        train.deepen_weights(weights, StreamVGGT.from_random_weights("small_deep", 0))
+
+
 # --------------------------------------------------------------------------- model folders
 
 
