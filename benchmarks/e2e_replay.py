@@ -488,9 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 2:
         print("e2e_replay: error: --frames must be >= 2", file=sys.stderr)
         return 2
-    from infinitevggt_ros.engine import use_lean_cuda_allocator
+    from infinitevggt_ros.engine import use_process_defaults
 
-    use_lean_cuda_allocator()  # as the node and the replay CLI do, before CUDA starts
+    use_process_defaults()  # as the node and the replay CLI do, before CUDA starts
     try:
         reports = run(args)
     except (ValueError, OSError) as exc:

@@ -44,12 +44,25 @@ SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 CUDA_ALLOCATOR_DEFAULTS = "expandable_segments:True"
 
 
-def use_lean_cuda_allocator() -> None:
-    """Default ``PYTORCH_CUDA_ALLOC_CONF`` to expandable segments unless the user set it.
+def triton_cache_default() -> str:
+    """Triton's own cache directory (``$TRITON_HOME/.triton/cache``, home by default)."""
+    home = os.environ.get("TRITON_HOME") or os.path.expanduser("~")
+    return os.path.join(home, ".triton", "cache")
 
-    Called by the long-running programs (node, replay) before they touch CUDA.
+
+def use_process_defaults() -> None:
+    """Process-wide settings of the long-running programs (node, replay, benchmarks), each
+    only where the user has not set it; called before they touch CUDA or Triton.
+
+    - ``PYTORCH_CUDA_ALLOC_CONF``: expandable segments (``CUDA_ALLOCATOR_DEFAULTS``).
+    - ``TRITON_CACHE_DIR``: Triton's default directory, named from the start. Unset,
+      ``torch.compile`` (``compile_blocks``) points it at Inductor's own directory while
+      the process runs, and this package's kernels were then compiled again on every start:
+      stalls of 0.4-4.4 s at frames 1-64 of every compiled start on the H200, none on a
+      second start with the directory set (benchmarks/README.md, "Issue 14, third step").
     """
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", CUDA_ALLOCATOR_DEFAULTS)
+    os.environ.setdefault("TRITON_CACHE_DIR", triton_cache_default())
 
 
 def resolve_device(device: torch.device | str) -> torch.device:

@@ -43,7 +43,7 @@ from infinitevggt_ros.engine import (
     StreamEngine,
     build_engine,
     resolve_device,
-    use_lean_cuda_allocator,
+    use_process_defaults,
 )
 from infinitevggt_ros.memory import MemoryConfig
 from infinitevggt_ros.offline.cli_args import OneLineErrorParser, int_at_least
@@ -696,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
-    use_lean_cuda_allocator()  # as the node and the replay, before CUDA allocates
+    use_process_defaults()  # as the node and the replay, before CUDA allocates
     # A polite kill (timeout, a job scheduler) ends the run like Ctrl-C: results are kept.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

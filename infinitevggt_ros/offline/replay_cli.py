@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # a bad option (its line is printed) or --help
         return 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 2
-    from infinitevggt_ros.engine import use_lean_cuda_allocator
+    from infinitevggt_ros.engine import use_process_defaults
 
-    use_lean_cuda_allocator()
+    use_process_defaults()
     try:
         result = replay_sequence(args.input, args.output, options_from_args(args))
     except (ValueError, OSError, MemoryError) as error:  # DatasetError, CheckpointError

@@ -765,9 +765,9 @@ def _leave_now() -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (``stream_node``): returns the process exit status."""
-    from infinitevggt_ros.engine import use_lean_cuda_allocator
+    from infinitevggt_ros.engine import use_process_defaults
 
-    use_lean_cuda_allocator()
+    use_process_defaults()
     rclpy.init(args=args)
     node: StreamNode | None = None
     try:

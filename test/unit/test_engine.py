@@ -301,12 +301,25 @@ def test_auto_device_and_dtype():
     assert engine.device.type == expected
 
 
-def test_lean_cuda_allocator_default_respects_the_user(monkeypatch):
-    from infinitevggt_ros.engine import use_lean_cuda_allocator
+def test_process_defaults_respect_the_user(monkeypatch, tmp_path):
+    from infinitevggt_ros.engine import use_process_defaults
 
     monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
-    use_lean_cuda_allocator()
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TRITON_HOME", str(tmp_path))
+    use_process_defaults()
     assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / ".triton" / "cache")
     monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:128")
-    use_lean_cuda_allocator()
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/elsewhere")
+    use_process_defaults()
     assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
+    assert os.environ["TRITON_CACHE_DIR"] == "/elsewhere"
+
+
+def test_triton_cache_default_is_under_the_home_without_triton_home(monkeypatch):
+    from infinitevggt_ros.engine import triton_cache_default
+
+    monkeypatch.delenv("TRITON_HOME", raising=False)
+    monkeypatch.setenv("HOME", "/home/robot")
+    assert triton_cache_default() == "/home/robot/.triton/cache"
