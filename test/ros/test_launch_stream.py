@@ -368,8 +368,11 @@ def test_ctrl_c_twice_mid_frame_exits_zero_without_traceback(tmp_path, second_af
     """Ctrl-C in a terminal: SIGINT to the whole group (launch forwards one more to the node
     during cleanup), and a second Ctrl-C a moment later; the README promises exit 0."""
     namespace = "/sigint"
-    # Full-width frames take seconds on a CPU: the SIGINTs land while a frame is inferred.
-    params = write_params_file(tmp_path / "params.yaml", model_width=518, process_policy="latest")
+    # At twice the release width a frame takes about 2 s on a CPU even with the tiny model, so
+    # both SIGINTs land while it is inferred. At 518 px (about 0.4 s) the node could be done
+    # before the second one at 1.0 s: it then reached launch as it exited, after launch had
+    # put back the default handler (exit status -2 once, in make test).
+    params = write_params_file(tmp_path / "params.yaml", model_width=1036, process_policy="latest")
     launch = Launch(
         tmp_path / "launch.log",
         "infinitevggt_ros",

@@ -594,7 +594,7 @@ def test_export_writes_a_model_folder_of_the_float16_weights(runs):
         assert torch.equal(loaded[name], tensor.half().float()), name
 
 
-def _predictions(model: StreamVGGT, clips) -> dict[str, torch.Tensor]:
+def _outputs(model: StreamVGGT, clips) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         out = model(clips.images)
     return {name: getattr(out, name) for name in ("pose_enc", "depth", "world_points")}
@@ -612,7 +612,7 @@ def test_deepened_weights_compute_the_same_function():
     fresh = {name: t.clone() for name, t in deep.state_dict().items()}
     deep.load_state_dict(train.deepen_weights(shallow.state_dict(), deep), strict=True)
     clips = rooms.make_clips(5, 0, 1, 3, (42, 56), "cpu")
-    before, after = _predictions(shallow, clips), _predictions(deep, clips)
+    before, after = _outputs(shallow, clips), _outputs(deep, clips)
     for name, tensor in before.items():
         torch.testing.assert_close(after[name], tensor, rtol=1e-5, atol=1e-5, msg=name)
     loaded = deep.state_dict()
@@ -624,7 +624,7 @@ def test_deepened_weights_compute_the_same_function():
     # Not a no-op: the same deep model with its own inserted layers switched on differs.
     with torch.no_grad():
         deep.aggregator.global_blocks[0].ls1.gamma.fill_(1.0)
-    assert not torch.allclose(_predictions(deep, clips)["depth"], before["depth"], atol=1e-3)
+    assert not torch.allclose(_outputs(deep, clips)["depth"], before["depth"], atol=1e-3)
 
 
 def test_deepening_to_a_depth_that_is_not_a_multiple_is_refused():
