@@ -300,11 +300,23 @@ def wait_for_frame(probe: Probe, stamp: Time) -> dict:
     """Waits until every per-frame output with ``stamp`` arrived; returns them."""
     keys = ["points", "depth", "depth_info", "confidence", "odometry", "pose"]
 
-    def arrived():
+    def outputs():
         found = {key: probe.by_stamp(key, stamp) for key in keys}
         found["path"] = [p for p in probe.received["path"] if p.header.stamp == stamp]
         if TFMessage is not None:
             found["tf"] = probe.tf_by_stamp(stamp)
+        return found
+
+    def arrived():
+        found = outputs()
         return found if all(found.values()) else None
 
-    return probe.wait_for(arrived, what=f"outputs of the frame stamped {stamp.sec}")
+    try:
+        return probe.wait_for(arrived, what=f"outputs of the frame stamped {stamp.sec}")
+    except AssertionError as error:  # say which outputs never came, and what the node counted
+        with probe.condition:
+            missing = sorted(key for key, value in outputs().items() if not value)
+            diagnostics = probe.latest_diagnostics()
+        raise AssertionError(
+            f"{error}; missing: {missing}; node diagnostics: {diagnostics}"
+        ) from None
