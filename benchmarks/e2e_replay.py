@@ -40,9 +40,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from infinitevggt_ros.ros.params import NodeParams
 
 logger = logging.getLogger("e2e_replay")
 
@@ -316,7 +319,7 @@ def modes_of(args: argparse.Namespace) -> list[argparse.Namespace]:
     ]
 
 
-def node_params(args: argparse.Namespace) -> Any:
+def node_params(args: argparse.Namespace) -> NodeParams:
     """The node's parameters this run stands for (``NodeParams``): the node's defaults except
     the options given."""
     from infinitevggt_ros.ros.params import NodeParams

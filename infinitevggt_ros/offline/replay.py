@@ -323,6 +323,8 @@ class ReplayRun:
                 frame_ms=(time.perf_counter() - read_start_s) * ms,
                 scale=result.scale_estimate.scale,
                 scale_state=result.scale_estimate.state,
+                scale_measured=result.scale_estimate.measured,
+                scale_reason=result.scale_estimate.reason,
             )
         )
 

@@ -63,6 +63,8 @@ class FrameRecord:
     frame_ms: float = 0.0  # the whole frame: from the start of its read to its record
     scale: float = 1.0  # the scale published with this frame (metric once locked)
     scale_state: str = "locked"  # of the scale estimate: waiting, converging, locked
+    scale_measured: float | None = None  # the estimator's combined measurement (None: none)
+    scale_reason: str = ""  # why its last input gave no measurement ("" if it did)
 
     def stage_ms(self, stage: str) -> float:
         """Time of one of ``STAGES``, or ``"other"`` (the frame's time outside them)."""

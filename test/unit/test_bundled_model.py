@@ -79,8 +79,9 @@ def test_depth_scale_source_makes_the_network_metric(tmp_path):
 def test_gated_scale_sources_publish_no_scale_they_cannot_stand_behind(tmp_path, source):
     """The same 60-frame drive with the robot's odometry, or its camera height (0.5 m). This
     network's camera track and floor are too noisy for either to reach the 1 % lock
-    (measured: odometry windows fit with a 77 % residual against the 5 % gate; camera-height
-    measurements of 1.6-2.4 against a depth truth of 2.37). So until a lock every frame
+    (measured in ``frames.json``: odometry windows fit with residuals of 5.4-78 % against
+    the 5 % gate; the camera-height measurement wanders from 1.62 to 2.30 against the
+    evaluation's depth scale of 2.46). So until a lock every frame
     publishes exactly the fallback scale, and a locked frame's published scale is within
     15 % of the ground truth's (the evaluation's est / gt per pose). The camera-height
     source does find the network's floor: it is measuring, not waiting."""
