@@ -29,6 +29,7 @@ from .memory import MemoryConfig, MemoryStats, RollingKVMemory
 from .model.config import ModelConfig
 from .model.streamvggt import StreamVGGT, memory_lookup
 from .results import FrameResult
+from .triton_support import triton
 
 if TYPE_CHECKING:
     from .session import Log
@@ -63,6 +64,35 @@ def use_process_defaults() -> None:
     """
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", CUDA_ALLOCATOR_DEFAULTS)
     os.environ.setdefault("TRITON_CACHE_DIR", triton_cache_default())
+
+
+# torch's CPU threads while the engine runs on a GPU: the host's torch work is then the
+# message building (unprojection, point selection), which one thread does as fast (H200
+# machine, 16 cores: 7 ms per frame either way). With a thread per core it stalled: while
+# Inductor's compile workers start (compile_blocks, the first seconds of every start) the
+# OpenMP team waited for busy cores, 92 ms per frame instead of 7 for the first ~45 frames.
+GPU_HOST_THREADS = 1
+
+
+def host_threads_for(device: torch.device, environ: Mapping[str, str]) -> int | None:
+    """torch's CPU thread count for an engine on ``device`` (None: leave it): one beside a
+    GPU (``GPU_HOST_THREADS``), unless the user chose with ``OMP_NUM_THREADS``."""
+    if device.type != "cuda" or environ.get("OMP_NUM_THREADS"):
+        return None
+    return GPU_HOST_THREADS
+
+
+def compile_unavailable_reason(device: torch.device) -> str | None:
+    """Why ``compile_blocks`` cannot compile on ``device`` (None: it can).
+
+    Inductor writes Triton code for CUDA devices; on the CPU it would need a C++ toolchain
+    and compile minutes for little gain, and without Triton it fails at the first frame.
+    """
+    if device.type != "cuda":
+        return f"compiling needs a CUDA device with Triton, the engine runs on {device}"
+    if triton is None:
+        return "compiling needs Triton, which this PyTorch install lacks"
+    return None
 
 
 def resolve_device(device: torch.device | str) -> torch.device:
@@ -119,7 +149,7 @@ class EngineConfig:
     dtype: str = "auto"
     head_dtype: str = "auto"
     attention_backend: str = "sdpa"
-    compile_blocks: bool = False
+    compile_blocks: bool = True
     cuda_graphs: bool | str = "auto"
 
     def __post_init__(self) -> None:
@@ -148,6 +178,9 @@ def build_engine(
     """
     log = log if log is not None else logger  # rclpy's logger or logging's
     device = resolve_device(config.device)
+    threads = host_threads_for(device, os.environ)
+    if threads is not None:
+        torch.set_num_threads(threads)
     if config.random_weights:
         log.warning(
             f"RANDOM WEIGHTS ({config.random_weights} architecture, seed {config.random_seed}): "
@@ -219,7 +252,10 @@ class StreamEngine:
         attention_backend: one of ``model.attention.ATTENTION_BACKENDS`` (default ``sdpa``).
         compile_blocks: compile the transformer blocks and heads with ``torch.compile``
             (fewer kernel launches, fused elementwise work; the memory update stays
-            eager). Costs compilation time at the first frame of each input size.
+            eager) where Inductor's GPU code runs: a CUDA device with Triton. Elsewhere
+            (the CPU, a Jetson build without Triton) the blocks run eagerly and the engine
+            logs why (``compile_unavailable_reason``). Costs compilation time at the first
+            frame of each input size; Inductor's on-disk cache serves later starts.
         cuda_graphs: replay the fixed-shape steps of a frame as CUDA graphs
             (``cuda_graphs.FrameGraphs``); the memory update and the attention over the
             memory stay eager. ``"auto"``: on for CUDA devices. Capturing costs about two
@@ -261,7 +297,11 @@ class StreamEngine:
             head.to(self.head_dtype)
         model.aggregator.init_constants(self.device)
         model.set_attention_backend(attention_backend)
-        if compile_blocks:
+        unavailable = compile_unavailable_reason(self.device) if compile_blocks else None
+        if unavailable:
+            logger.info("compile_blocks: %s; the blocks run eagerly", unavailable)
+        self.compiled = compile_blocks and not unavailable
+        if self.compiled:
             model.compile_blocks()
         self.model = model
         self.model_config: ModelConfig = model.config

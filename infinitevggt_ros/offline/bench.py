@@ -75,7 +75,7 @@ PROFILE_STAGES = (
     "depth_head",
     "point_head",
 )
-TOP_KERNELS = 15  # kernels listed by device time in the profile
+TOP_KERNELS = 40  # kernels listed by device time in the profile
 GRAPH_AGREEMENT_CAMERA_BUDGET = 64  # small, so the camera cache evicts too
 
 #: What the summary's figures measure (written into every record, so a file explains itself).

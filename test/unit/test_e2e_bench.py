@@ -100,11 +100,13 @@ def test_the_script_runs_without_rclpy_and_rosbags(tmp_path):
     assert json.loads(output.read_text())["frames"] == 3
 
 
-def test_compile_blocks_reaches_the_engine_config_and_the_report(reports):
-    """--compile-blocks is the node's compile_blocks (not run here: Inductor on a CPU)."""
+def test_compile_blocks_follows_the_node_and_the_report_says_what_ran(reports):
+    """--[no-]compile-blocks is the node's compile_blocks, its default the node's (on); the
+    report records what ran: on a CPU the engine runs eagerly whatever the option."""
     script = load_script()
-    args = script.build_parser().parse_args([*SMALL, "--compile-blocks", "--output", "x"])
-    assert script.node_params(args).engine_config().compile_blocks is True
-    plain = script.build_parser().parse_args([*SMALL, "--output", "x"])
-    assert script.node_params(plain).engine_config().compile_blocks is False
+    parser = script.build_parser()
+    plain = parser.parse_args([*SMALL, "--output", "x"])
+    assert script.node_params(plain).engine_config().compile_blocks is True
+    off = parser.parse_args([*SMALL, "--no-compile-blocks", "--output", "x"])
+    assert script.node_params(off).engine_config().compile_blocks is False
     assert {report["compile_blocks"] for report in reports.values()} == {False}

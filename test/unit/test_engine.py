@@ -323,3 +323,36 @@ def test_triton_cache_default_is_under_the_home_without_triton_home(monkeypatch)
     monkeypatch.delenv("TRITON_HOME", raising=False)
     monkeypatch.setenv("HOME", "/home/robot")
     assert triton_cache_default() == "/home/robot/.triton/cache"
+
+
+def test_compile_blocks_runs_eagerly_where_it_cannot_compile(tiny_model, caplog, monkeypatch):
+    """compile_blocks (on by default) compiles only on CUDA with Triton; elsewhere the engine
+    says why once and runs the very blocks the eager engine runs."""
+    from infinitevggt_ros import engine as engine_module
+
+    assert "CUDA device" in engine_module.compile_unavailable_reason(torch.device("cpu"))
+    monkeypatch.setattr(engine_module, "triton", None)
+    assert "Triton" in engine_module.compile_unavailable_reason(torch.device("cuda"))
+    monkeypatch.undo()
+
+    def compile_forbidden() -> None:
+        raise AssertionError("compile_blocks must not compile on a CPU")
+
+    model = StreamVGGT.from_random_weights("tiny", seed=3)
+    monkeypatch.setattr(model, "compile_blocks", compile_forbidden)
+    with caplog.at_level(logging.INFO, logger="infinitevggt_ros.engine"):
+        requested = StreamEngine(model, device="cpu", compile_blocks=True)
+    assert requested.compiled is False
+    assert "compile_blocks: compiling needs a CUDA device" in caplog.text
+    eager = StreamEngine(tiny_model, device="cpu", compile_blocks=False)
+    images = frames(2)
+    for ours, theirs in zip(run(requested, images), run(eager, images), strict=True):
+        assert_same(ours, theirs, atol=0)
+
+
+def test_host_threads_are_one_beside_a_gpu_unless_the_user_chose():
+    from infinitevggt_ros.engine import GPU_HOST_THREADS, host_threads_for
+
+    assert host_threads_for(torch.device("cuda"), {}) == GPU_HOST_THREADS == 1
+    assert host_threads_for(torch.device("cuda:1"), {"OMP_NUM_THREADS": "8"}) is None
+    assert host_threads_for(torch.device("cpu"), {}) is None  # the CPU engine keeps its cores
