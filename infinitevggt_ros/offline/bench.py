@@ -199,6 +199,7 @@ def describe_engine(engine: StreamEngine, config: EngineConfig) -> dict:
         "dtype": str(engine.dtype).removeprefix("torch."),
         "head_dtype": str(engine.head_dtype).removeprefix("torch."),
         "cuda_graphs": engine.cuda_graphs,
+        "compiled": engine.compiled,  # compile_blocks where it can compile (CUDA with Triton)
     }
 
 
@@ -654,7 +655,8 @@ def format_result(config: BenchConfig, result: BenchResult) -> str:
         f"{engine['model']} {config.height}x{config.width} {engine['dtype']} on "
         f"{engine['device']} budget={config.params.total_budget or 'unbounded'} "
         f"attention={config.params.attention_backend} heads={engine['head_dtype']} "
-        f"compile={config.params.compile_blocks} cuda_graphs={engine['cuda_graphs']}: "
+        f"compile={engine.get('compiled', config.params.compile_blocks)} "
+        f"cuda_graphs={engine['cuda_graphs']}: "
         f"engine {summary['ms_per_frame_p50']:.1f} ms/frame p50, "
         f"{summary['ms_per_frame_p95']:.1f} p95 ({summary['engine_frames_per_s']:.1f} engine "
         f"frames/s over frames {summary['steady_state_frames'][0]}-"

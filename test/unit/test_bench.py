@@ -139,6 +139,7 @@ def test_a_cpu_run_writes_the_record(tmp_path, capsys):
         "dtype": "float32",
         "head_dtype": "float32",
         "cuda_graphs": False,
+        "compiled": False,  # compile_blocks is on by default, but a CPU engine runs eagerly
     }
     assert len(record["latency_ms"]) == len(record["cache_bytes"]) == 3
     summary = record["summary"]
