@@ -655,7 +655,7 @@ def format_result(config: BenchConfig, result: BenchResult) -> str:
         f"{engine['model']} {config.height}x{config.width} {engine['dtype']} on "
         f"{engine['device']} budget={config.params.total_budget or 'unbounded'} "
         f"attention={config.params.attention_backend} heads={engine['head_dtype']} "
-        f"compile={engine.get('compiled', config.params.compile_blocks)} "
+        f"compile={engine['compiled']} "
         f"cuda_graphs={engine['cuda_graphs']}: "
         f"engine {summary['ms_per_frame_p50']:.1f} ms/frame p50, "
         f"{summary['ms_per_frame_p95']:.1f} p95 ({summary['engine_frames_per_s']:.1f} engine "
