@@ -9,12 +9,16 @@ Agreement: largest difference to one unsplit PyTorch flash call, for key lengths
 frame to a full memory, keys read as strided views of a larger buffer (as the KV memory
 hands them over). Speed: ms per call of the PyTorch path (``INFINITEVGGT_ATTENTION=torch``:
 flash with the keys split in one launch) and of the kernel over a grid of launch shapes and
-key parts; the fastest is printed first.
+key parts; the fastest is printed first. Then the whole call (kernel and merge) at the
+module's defaults, PyTorch's merge against the merge kernel, and with ``--compare-module``
+another version of the module (a previous commit's: ``git show REV:infinitevggt_ros/
+attention_kernels.py > old.py``) timed in the same process.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -27,7 +31,7 @@ from attention_backends import device_ms  # benchmarks/: the same CUDA-event tim
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from infinitevggt_ros import attention_kernels
-from infinitevggt_ros.model.attention import attend
+from infinitevggt_ros.model.attention import attend, merge_partial_attention
 
 HEADS, DIM = 16, 64
 
@@ -81,12 +85,50 @@ def sweep(queries: int, keys: int, repeats: int) -> list[dict]:
     return sorted(rows, key=lambda r: r["ms"])
 
 
+def load_module(path: Path):
+    """Another version of attention_kernels.py, importable beside this one."""
+    spec = importlib.util.spec_from_file_location("infinitevggt_ros._compared_kernels", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def whole_calls(queries: int, keys: int, repeats: int, compared: Path | None) -> list[dict]:
+    """ms of one attention call at the defaults: kernel + merge kernel, kernel + PyTorch's
+    merge, the merges alone, and the compared module's kernel + PyTorch's merge."""
+    q, k, v = qkv(queries, keys, seed=0)
+    parts = attention_kernels.key_parts(keys)
+    outputs, lse = attention_kernels.split_key_attention_parts(q, k, v, parts)
+    calls = {
+        "kernel + merge kernel": lambda: attention_kernels.split_key_attention(q, k, v, parts),
+        "kernel + pytorch merge": lambda: merge_partial_attention(
+            *attention_kernels.split_key_attention_parts(q, k, v, parts)
+        ).to(q.dtype),
+        "merge kernel alone": lambda: attention_kernels.merge_parts(outputs, lse, q.dtype),
+        "pytorch merge alone": lambda: merge_partial_attention(outputs, lse).to(q.dtype),
+    }
+    if compared is not None:
+        old = load_module(compared)
+        calls[f"{compared.name}: kernel + pytorch merge"] = lambda: merge_partial_attention(
+            *old.split_key_attention_parts(q, k, v, old.key_parts(keys))
+        ).to(q.dtype)
+        difference = attention_kernels.split_key_attention(q, k, v, parts) - calls[
+            f"{compared.name}: kernel + pytorch merge"
+        ]().unsqueeze(0)
+        print(f"largest difference to {compared.name}: {float(difference.abs().max()):.3g}")
+    return [{"call": name, "parts": parts, "ms": device_ms(call, repeats)}
+            for name, call in calls.items()]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--queries", type=int, default=1041)
     parser.add_argument("--keys", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--compare-module", type=Path, help="another attention_kernels.py")
+    parser.add_argument("--no-sweep", action="store_true", help="the defaults only")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available() or attention_kernels.triton is None:
         print("attention_kernel: needs CUDA and Triton", file=sys.stderr)
@@ -98,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
               "queries": args.queries, "keys": args.keys, "heads": HEADS, "dim": DIM,
               "defaults": defaults,
               "max_abs_difference_to_flash": agreement(args.queries)}  # fmt: skip
-    result["sweep"] = sweep(args.queries, args.keys, args.repeats)
+    result["whole_calls"] = whole_calls(args.queries, args.keys, args.repeats, args.compare_module)
+    result["sweep"] = [] if args.no_sweep else sweep(args.queries, args.keys, args.repeats)
     print(json.dumps({k: v for k, v in result.items() if k != "sweep"}, indent=1))
     for row in result["sweep"][:12]:
         print(row)

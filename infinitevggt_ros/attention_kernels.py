@@ -6,8 +6,10 @@ A streaming frame has about a thousand queries per head and tens of thousands of
 keys. Here one launch covers (query block, head, key part): each program streams its part
 of the keys with an online softmax (float32 statistics, bf16/fp16 matrix products that
 Triton maps to the tensor cores), reading the cache in place through its strides, and
-writes its part's output and log-sum-exp; ``attention.merge_partial_attention`` merges the
-parts exactly. The key length is a runtime argument: no recompilation as the memory grows.
+writes its part's output and log-sum-exp; a second kernel merges the parts exactly (the sum
+``attention.merge_partial_attention`` makes in PyTorch) and writes the 16-bit result. Only a
+part's last, partial key block is masked. The key length is a runtime argument: no
+recompilation as the memory grows.
 
 ``supports`` says where it runs (CUDA, Triton importable, fp16/bf16, head dim a power of
 two); elsewhere ``attention.attend`` keeps PyTorch's kernels. ``INFINITEVGGT_ATTENTION=torch``
@@ -69,6 +71,33 @@ def layout_ok(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
 if triton is not None:
 
     @triton.jit
+    def _attend_key_block(
+        q, acc, running_max, denominator, k_ptrs, v_ptrs, start, last, scale_log2,
+        s_kn, s_vn,
+        BLOCK_N: tl.constexpr, MASKED: tl.constexpr,
+    ):  # fmt: skip
+        """One block of keys into the online softmax. Only a part's last, partial block
+        is MASKED: the bounds checks and the select cost ALU time on every other block,
+        and at head dim 64 the softmax, not the matrix products, bounds the kernel."""
+        if MASKED:
+            key_ok = start + tl.arange(0, BLOCK_N) < last
+            k = tl.load(k_ptrs + start * s_kn, mask=key_ok[:, None], other=0.0)
+            v = tl.load(v_ptrs + start * s_vn, mask=key_ok[:, None], other=0.0)
+            logits = tl.dot(q, tl.trans(k))
+            logits = tl.where(key_ok[None, :], logits, float("-inf"))
+        else:
+            k = tl.load(k_ptrs + start * s_kn)
+            v = tl.load(v_ptrs + start * s_vn)
+            logits = tl.dot(q, tl.trans(k))
+        # the scale enters as one multiply-add with the running maximum (scaled logits)
+        new_max = tl.maximum(running_max, tl.max(logits, axis=1) * scale_log2)
+        weights = tl.exp2(logits * scale_log2 - new_max[:, None])
+        correction = tl.exp2(running_max - new_max)
+        denominator = denominator * correction + tl.sum(weights, axis=1)
+        acc = tl.dot(weights.to(v.dtype), v, acc * correction[:, None])
+        return acc, new_max, denominator
+
+    @triton.jit
     def _split_key_kernel(
         q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr,
         n_queries, n_keys, keys_per_part, scale_log2,
@@ -89,30 +118,23 @@ if triton is not None:
         )
         first = part * keys_per_part
         last = tl.minimum(first + keys_per_part, n_keys)
+        full_end = first + tl.maximum(last - first, 0) // BLOCK_N * BLOCK_N
+        block_keys = tl.arange(0, BLOCK_N)
+        k_ptrs = k_ptr + head * s_kh + block_keys[:, None] * s_kn + cols[None, :]
+        v_ptrs = v_ptr + head * s_vh + block_keys[:, None] * s_vn + cols[None, :]
         running_max = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
         denominator = tl.zeros([BLOCK_M], dtype=tl.float32)
         acc = tl.zeros([BLOCK_M, DIM], dtype=tl.float32)
-        for start in range(first, last, BLOCK_N):
-            keys = start + tl.arange(0, BLOCK_N)
-            key_ok = keys < last
-            k = tl.load(
-                k_ptr + head * s_kh + keys[:, None] * s_kn + cols[None, :],
-                mask=key_ok[:, None],
-                other=0.0,
-            )
-            logits = tl.dot(q, tl.trans(k)) * scale_log2
-            logits = tl.where(key_ok[None, :], logits, float("-inf"))
-            new_max = tl.maximum(running_max, tl.max(logits, axis=1))
-            weights = tl.exp2(logits - new_max[:, None])
-            correction = tl.exp2(running_max - new_max)
-            denominator = denominator * correction + tl.sum(weights, axis=1)
-            v = tl.load(
-                v_ptr + head * s_vh + keys[:, None] * s_vn + cols[None, :],
-                mask=key_ok[:, None],
-                other=0.0,
-            )
-            acc = acc * correction[:, None] + tl.dot(weights.to(v.dtype), v)
-            running_max = new_max
+        for start in range(first, full_end, BLOCK_N):
+            acc, running_max, denominator = _attend_key_block(
+                q, acc, running_max, denominator, k_ptrs, v_ptrs, start, last, scale_log2,
+                s_kn, s_vn, BLOCK_N=BLOCK_N, MASKED=False,
+            )  # fmt: skip
+        if full_end < last:
+            acc, running_max, denominator = _attend_key_block(
+                q, acc, running_max, denominator, k_ptrs, v_ptrs, full_end, last, scale_log2,
+                s_kn, s_vn, BLOCK_N=BLOCK_N, MASKED=True,
+            )  # fmt: skip
         filled = denominator > 0.0  # an empty part (more parts than keys) weighs nothing
         safe = tl.where(filled, denominator, 1.0)
         out = acc / safe[:, None]
@@ -120,6 +142,35 @@ if triton is not None:
         base = (part * n_heads + head) * n_queries
         tl.store(out_ptr + (base + rows)[:, None] * DIM + cols[None, :], out, mask=row_ok[:, None])
         tl.store(lse_ptr + base + rows, lse, mask=row_ok)
+
+    @triton.jit
+    def _merge_parts_kernel(
+        parts_ptr, lse_ptr, out_ptr, n_parts, n_rows,
+        DIM: tl.constexpr, BLOCK_ROWS: tl.constexpr,
+    ):  # fmt: skip
+        """out[row] = sum_p softmax_p(lse[p, row]) * parts[p, row], rows = (head, query),
+        in one pass that writes the 16-bit result (PyTorch's merge makes four)."""
+        rows = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
+        cols = tl.arange(0, DIM)
+        row_ok = rows < n_rows
+        top = tl.full([BLOCK_ROWS], float("-inf"), dtype=tl.float32)
+        for part in range(0, n_parts):
+            top = tl.maximum(top, tl.load(lse_ptr + part * n_rows + rows, mask=row_ok))
+        top = tl.where(top == float("-inf"), 0.0, top)  # rows past the end only
+        total = tl.zeros([BLOCK_ROWS], dtype=tl.float32)
+        acc = tl.zeros([BLOCK_ROWS, DIM], dtype=tl.float32)
+        for part in range(0, n_parts):
+            weight = tl.exp(tl.load(lse_ptr + part * n_rows + rows, mask=row_ok) - top)
+            offsets = (part * n_rows + rows)[:, None] * DIM + cols[None, :]
+            values = tl.load(parts_ptr + offsets, mask=row_ok[:, None], other=0.0)
+            acc += weight[:, None] * values
+            total += weight
+        out = acc / tl.where(total > 0.0, total, 1.0)[:, None]
+        tl.store(
+            out_ptr + rows[:, None] * DIM + cols[None, :],
+            out.to(out_ptr.dtype.element_ty),
+            mask=row_ok[:, None],
+        )
 
 
 def split_key_attention_parts(
@@ -145,3 +196,31 @@ def split_key_attention_parts(
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )  # fmt: skip
     return out, lse
+
+
+MERGE_BLOCK_ROWS = 64
+
+
+def merge_parts(
+    outputs: torch.Tensor, log_sum_exps: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """``split_key_attention_parts``' outputs [P, heads, Nq, D] and log-sum-exps [P, heads,
+    Nq] -> attention over all the keys, [1, heads, Nq, D] in ``dtype`` (the same sum as
+    ``attention.merge_partial_attention``, in one launch)."""
+    parts, heads, queries, dim = outputs.shape
+    rows = heads * queries
+    merged = torch.empty(1, heads, queries, dim, device=outputs.device, dtype=dtype)
+    grid = (triton.cdiv(rows, MERGE_BLOCK_ROWS),)
+    _merge_parts_kernel[grid](
+        outputs, log_sum_exps, merged, parts, rows, DIM=dim, BLOCK_ROWS=MERGE_BLOCK_ROWS
+    )
+    return merged
+
+
+def split_key_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, parts: int
+) -> torch.Tensor:
+    """Attention of q [1, heads, Nq, D] over k/v [1, heads, Nk, D] -> [1, heads, Nq, D] in
+    q's dtype: the keys in ``parts`` parts in one launch, merged in a second."""
+    outputs, log_sum_exps = split_key_attention_parts(q, k, v, parts)
+    return merge_parts(outputs, log_sum_exps, q.dtype)

@@ -52,11 +52,9 @@ def attend(
         parts = attention_kernels.key_parts(k.shape[-2])
         if parts:
             try:
-                outputs, log_sum_exps = attention_kernels.split_key_attention_parts(q, k, v, parts)
+                return attention_kernels.split_key_attention(q, k, v, parts)
             except Exception as error:  # noqa: BLE001 - any kernel failure means: fall back
                 attention_kernels.SWITCH.disable(error)
-            else:
-                return merge_partial_attention(outputs, log_sum_exps).to(q.dtype).unsqueeze(0)
     if backend in ("sdpa", "sdpa_unsplit") and q.is_cuda:
         splits = key_splits(q.shape[-2], k.shape[-2]) if backend == "sdpa" else 1
         if attn_mask is None and q.dtype in _HALF and splits > 1 and _VARLEN_FLASH:

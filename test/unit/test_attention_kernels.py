@@ -44,6 +44,30 @@ def test_parts_merge_to_softmax_attention(queries, keys, parts):
     torch.testing.assert_close(merged, expected, rtol=0, atol=3e-3)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_merge_kernel_is_the_log_sum_exp_weighted_sum(dtype):
+    """The one-launch merge against PyTorch's, with an empty part (log-sum-exp -inf,
+    weight 0) and rows that do not fill the last block."""
+    g = torch.Generator().manual_seed(4)
+    outputs = torch.randn(4, 3, 50, 16, generator=g)
+    log_sum_exps = 5.0 * torch.randn(4, 3, 50, generator=g)
+    outputs[2], log_sum_exps[2] = 0.0, float("-inf")
+    merged = attention_kernels.merge_parts(outputs, log_sum_exps, dtype)
+    assert merged.shape == (1, 3, 50, 16) and merged.dtype == dtype
+    expected = merge_partial_attention(outputs, log_sum_exps).unsqueeze(0)
+    # equal up to the last 16-bit rounding (PyTorch sums in another order)
+    torch.testing.assert_close(merged, expected.to(dtype))
+
+
+@pytest.mark.parametrize("keys", [256, 300])  # whole key blocks only; a masked tail
+def test_split_key_attention_is_softmax_attention(keys):
+    q, k, v = _qkv(70, keys, seed=keys)
+    out = attention_kernels.split_key_attention(q, k, v, 3)
+    assert out.shape == q.shape and out.dtype == q.dtype
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    torch.testing.assert_close(out.float(), expected, rtol=0, atol=3e-3)
+
+
 def test_each_part_is_attention_over_its_own_keys():
     q, k, v = _qkv(20, 256, seed=1)
     outputs, log_sum_exps = attention_kernels.split_key_attention_parts(q, k, v, 2)
