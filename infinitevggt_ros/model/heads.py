@@ -285,23 +285,29 @@ class DPTHead(nn.Module):
         # Derived from sizes only (not sequence state): position embeddings per layout.
         self._position_cache: dict[PositionKey, torch.Tensor] = {}
 
-    def _add_position(
-        self, x: torch.Tensor, aspect_ratio: float, ratio: float = 0.1
+    def _position(
+        self,
+        height: int,
+        width: int,
+        channels: int,
+        aspect_ratio: float,
+        like: torch.Tensor,
+        ratio: float = 0.1,
     ) -> torch.Tensor:
-        _, channels, height, width = x.shape
-        key = (height, width, channels, aspect_ratio, ratio, x.dtype, x.device)
+        """The scaled uv position embedding [1, C, H, W] of a feature map (cached)."""
+        key = (height, width, channels, aspect_ratio, ratio, like.dtype, like.device)
         embedding = self._position_cache.get(key)
         if embedding is None:
             embedding = (
                 ratio
-                * uv_position_embedding(height, width, channels, aspect_ratio, x.dtype, x.device)[
-                    None
-                ]
+                * uv_position_embedding(
+                    height, width, channels, aspect_ratio, like.dtype, like.device
+                )[None]
             )
             if len(self._position_cache) > 32:
                 self._position_cache.clear()
             self._position_cache[key] = embedding
-        return x + embedding
+        return embedding
 
     def forward(
         self, layers: Sequence[torch.Tensor | None], image_hw: tuple[int, int], patch_start: int
@@ -320,16 +326,23 @@ class DPTHead(nn.Module):
                 raise ValueError(f"aggregator layer {layer_index} was not kept")
             batch, frames = tokens.shape[:2]
             x = self.norm(tokens[:, :, patch_start:].reshape(batch * frames, rows * cols, -1))
-            x = x.transpose(1, 2).reshape(batch * frames, -1, rows, cols)
-            x = self._add_position(project(x), aspect_ratio)
-            maps.append(resize(x))
-        x = self.scratch.fuse(maps)
-        x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=True)
-        x = self._add_position(x, aspect_ratio)
-        x = self.scratch.output_conv2(x).permute(0, 2, 3, 1)
-        values = activate_dense(x[..., :-1], self.activation)
-        confidence = activate_confidence(x[..., -1], self.conf_activation)
+            x = project(x.transpose(1, 2).reshape(batch * frames, -1, rows, cols))
+            maps.append(resize(x + self._position(rows, cols, x.shape[1], aspect_ratio, x)))
+        fused = self.scratch.fuse(maps)
+        position = self._position(height, width, fused.shape[1], aspect_ratio, fused)
+        values, confidence = self.decode(fused, position)
         return (
             values.reshape(batch, frames, height, width, -1),
             confidence.reshape(batch, frames, height, width),
         )
+
+    def decode(
+        self, fused: torch.Tensor, position: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused features [N, C, h, w] and the position embedding at the output size
+        [1, C, H, W] -> (values [N, H, W, D-1], confidence [N, H, W]): the full-resolution
+        work, a function of tensors only (``StreamVGGT.compile_blocks`` compiles it)."""
+        x = F.interpolate(fused, size=position.shape[-2:], mode="bilinear", align_corners=True)
+        x = self.scratch.output_conv2(x + position).permute(0, 2, 3, 1)
+        values = activate_dense(x[..., :-1], self.activation)
+        return values, activate_confidence(x[..., -1], self.conf_activation)

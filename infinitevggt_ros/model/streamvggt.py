@@ -154,14 +154,14 @@ class StreamVGGT(nn.Module):
 
     def compile_blocks(self) -> None:
         """``torch.compile`` every transformer block and the DPT heads in place (blocks
-        with a memory: their parts before and after the attention)."""
-        for module in [
-            *self.aggregator.patch_embed.blocks,
-            *self.aggregator.frame_blocks,
-            self.depth_head.scratch,
-            self.point_head.scratch,
-        ]:
+        with a memory: their parts before and after the attention; heads: their fusion
+        and their full-resolution decoding, which Inductor fuses and lays out for the
+        convolutions)."""
+        for module in [*self.aggregator.patch_embed.blocks, *self.aggregator.frame_blocks]:
             module.compile()
+        for head in (self.depth_head, self.point_head):
+            head.scratch.fuse = torch.compile(head.scratch.fuse)  # type: ignore[method-assign]
+            head.decode = torch.compile(head.decode)  # type: ignore[method-assign]
         for block in [*self.aggregator.global_blocks, *self.camera_head.trunk]:
             block.attention_inputs = torch.compile(block.attention_inputs)
             block.finish = torch.compile(block.finish)

@@ -76,6 +76,7 @@ PROFILE_STAGES = (
     "point_head",
 )
 TOP_KERNELS = 40  # kernels listed by device time in the profile
+TOP_OPERATORS = 20  # eager operators listed by the device time of the kernels they launch
 GRAPH_AGREEMENT_CAMERA_BUDGET = 64  # small, so the camera cache evicts too
 
 #: What the summary's figures measure (written into every record, so a file explains itself).
@@ -99,6 +100,8 @@ class BenchConfig:
         frames: frames to time.
         steady_from: first frame of the steady-state window (0: the second half).
         profile_frames: frames profiled per stage after the run (0: none).
+        profile_trace: also write the profiled frames' timeline there (Chrome trace JSON,
+            gzip-compressed if the name ends in .gz; empty: none).
         agreement_frames: frames of the compute dtype compared with float32 first.
         graph_agreement_frames: frames of CUDA graphs compared with eager first.
         graph_agreement_budget: total_budget of that comparison (small: eviction runs).
@@ -112,6 +115,7 @@ class BenchConfig:
     frames: int = 600
     steady_from: int = 0
     profile_frames: int = 0
+    profile_trace: str = ""
     agreement_frames: int = 0
     graph_agreement_frames: int = 0
     graph_agreement_budget: int = 100_000
@@ -253,10 +257,14 @@ def summarize(latency_ms: list[float], steady_from: int) -> dict:
     }
 
 
-def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> dict:
+def profile_stages(
+    engine: StreamEngine, images: torch.Tensor, frames: int, trace: str = ""
+) -> dict:
     """Device time per frame of each labelled stage, from torch.profiler, plus
     ``all_kernels``: the device time of every kernel (the GPU's busy time per frame;
-    the only figure available when CUDA graphs hide the stage labels)."""
+    the only figure available when CUDA graphs hide the stage labels), the kernels that
+    take most of it, and the eager operators whose kernels do (``op`` rows: replayed CUDA
+    graphs have no operator). ``trace``: where to write the timeline, if anywhere."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -266,15 +274,20 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
     with profile(activities=activities) as prof:
         for index in range(frames):
             engine.step(images[index % len(images)])
+    if trace:
+        prof.export_chrome_trace(trace)
     totals = {}
     busy_us = 0.0
     kernels: dict[str, float] = {}
+    operators: dict[str, float] = {}
     for event in prof.key_averages():
+        self_device_us = getattr(event, "self_device_time_total", 0.0)
         if event.device_type == DeviceType.CUDA and event.key not in PROFILE_STAGES:
             # (the stage labels also appear as device events: their spans, not kernels)
-            kernel_us = getattr(event, "self_device_time_total", 0.0)
-            busy_us += kernel_us
-            kernels[event.key[:90]] = kernels.get(event.key[:90], 0.0) + kernel_us
+            busy_us += self_device_us
+            kernels[event.key[:90]] = kernels.get(event.key[:90], 0.0) + self_device_us
+        elif event.device_type == DeviceType.CPU and self_device_us > 0:
+            operators[event.key[:90]] = operators.get(event.key[:90], 0.0) + self_device_us
         if event.key in PROFILE_STAGES:
             device_us = getattr(event, "device_time_total", None)
             if device_us is None:
@@ -284,8 +297,12 @@ def profile_stages(engine: StreamEngine, images: torch.Tensor, frames: int) -> d
                 "cpu_ms": event.cpu_time_total / 1e3 / frames,
             }
     totals["all_kernels"] = {"device_ms": busy_us / 1e3 / frames, "cpu_ms": 0.0}
-    for name, kernel_us in sorted(kernels.items(), key=lambda item: -item[1])[:TOP_KERNELS]:
-        totals[f"kernel {name}"] = {"device_ms": kernel_us / 1e3 / frames, "cpu_ms": 0.0}
+    for prefix, table, count in (
+        ("kernel", kernels, TOP_KERNELS),
+        ("op", operators, TOP_OPERATORS),
+    ):
+        for name, device_us in sorted(table.items(), key=lambda item: -item[1])[:count]:
+            totals[f"{prefix} {name}"] = {"device_ms": device_us / 1e3 / frames, "cpu_ms": 0.0}
     return totals
 
 
@@ -383,7 +400,9 @@ def run_benchmark(
     time_frames(engine, images, config.frames, result, save_to, save_every)
     _summarise(engine, config, result)
     if config.profile_frames:
-        result.profile_ms_per_frame = profile_stages(engine, images, config.profile_frames)
+        result.profile_ms_per_frame = profile_stages(
+            engine, images, config.profile_frames, config.profile_trace
+        )
     return result
 
 
@@ -567,6 +586,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the run, profile this many frames per stage",
     )
     bench.add_argument(
+        "--profile-trace",
+        default="",
+        metavar="PATH",
+        help="write the profiled frames' timeline (Chrome trace JSON; .gz: compressed)",
+    )
+    bench.add_argument(
         "--agreement-frames",
         type=_non_negative_int,
         default=0,
@@ -629,6 +654,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, argparse.Nam
         frames=args.frames,
         steady_from=args.steady_from,
         profile_frames=args.profile_frames,
+        profile_trace=args.profile_trace,
         agreement_frames=args.agreement_frames,
         graph_agreement_frames=args.graph_agreement_frames,
         graph_agreement_budget=args.graph_agreement_budget,

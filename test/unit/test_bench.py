@@ -175,3 +175,16 @@ def test_the_bench_imports_without_ros():
 
     result = import_without_ros("infinitevggt_ros.offline.bench")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_profile_lists_stages_and_can_write_the_timeline(tmp_path):
+    import gzip
+
+    output, trace = tmp_path / "run.json", tmp_path / "trace.json.gz"
+    argv = [*TINY_RUN, "--frames", "2", "--profile-frames", "1", "--output", str(output)]
+    assert bench.main([*argv, "--profile-trace", str(trace)]) == 0
+    profile = json.loads(output.read_text())["profile_ms_per_frame"]
+    assert "all_kernels" in profile and profile["global_block"]["cpu_ms"] > 0
+    assert json.loads(output.read_text())["config"]["profile_trace"] == str(trace)
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    assert {"global_block", "depth_head"} <= {event.get("name") for event in events}
