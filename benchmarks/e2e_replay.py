@@ -74,7 +74,6 @@ class E2EReport:
     model_hw: tuple[int, int]
     total_budget: int | None
     compile_blocks: bool  # the blocks ran compiled (CUDA with Triton and the option on)
-    switch_interval_ms: float  # the interpreter's switch interval at the end of the run
     frames: int
     skipped_frames: int
     warmup_frames: int
@@ -90,8 +89,6 @@ class E2EReport:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from infinitevggt_ros.pipeline import OVERLAP_SWITCH_INTERVAL_S
-
     parser = argparse.ArgumentParser(
         description="End-to-end benchmark of the node's per-frame path: image messages -> "
         "decode -> preprocess -> engine -> messages; frames/s and latency as JSON."
@@ -111,12 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="messages per second handed in (0: as fast as taken)",
-    )
-    parser.add_argument(
-        "--switch-interval-ms",
-        type=float,
-        default=OVERLAP_SWITCH_INTERVAL_S * 1e3,  # the node's and the replay's
-        help="the interpreter's switch interval with overlap (0: leave Python's 5 ms)",
     )
     parser.add_argument(
         "--pillow-preprocess",
@@ -288,10 +279,7 @@ def run_frames(
         done.append(item)
 
     stages = [Stage("decode", decode), Stage("infer", infer)]
-    switch = args.switch_interval_ms / 1e3 if args.switch_interval_ms else None
-    pipeline = StagePipeline(
-        stages, build, overlap=not args.no_overlap, stop_at_error=True, switch_interval_s=switch
-    )
+    pipeline = StagePipeline(stages, build, overlap=not args.no_overlap, stop_at_error=True)
     started = time.perf_counter()
     try:
         for index, message in enumerate(messages):
@@ -448,7 +436,6 @@ def _report(
         model_hw=frames[0].model_hw,
         total_budget=args.total_budget or None,
         compile_blocks=engine.compiled,  # what ran: the option, where it can compile
-        switch_interval_ms=sys.getswitchinterval() * 1e3,
         frames=len(frames),
         skipped_frames=len(items) - len(frames),
         warmup_frames=warmup,

@@ -26,27 +26,18 @@ The rules the node and the replay rely on:
 
 ``overlap=False`` runs the stages and the sink inline in ``put``: the same code path, one
 frame at a time (the replay's ``--no-overlap``, and the reference for equality tests).
-
-Overlapping stages share one interpreter: a thread that wants the GIL back (the engine's,
-between its kernel launches) waits until the holder lets go, at worst the interpreter's
-switch interval (5 ms by default). With overlap the pipeline shortens it for the process
-(``switch_interval_s``), so the engine is not held up by the message building's Python.
 """
 
 from __future__ import annotations
 
 import collections
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["OVERLAP_SWITCH_INTERVAL_S", "Job", "Stage", "StagePipeline"]
-
-# The interpreter's switch interval while stages overlap (Python's default is 5 ms).
-OVERLAP_SWITCH_INTERVAL_S = 0.001
+__all__ = ["Job", "Stage", "StagePipeline"]
 
 
 class Stage(NamedTuple):
@@ -165,8 +156,6 @@ class StagePipeline:
             stage runs them: the replay stops at its first error as it would one frame at a
             time); the failed job and those before it still reach the sink.
         name: prefix of the thread names.
-        switch_interval_s: with overlap, the interpreter's switch interval is set to this
-            if shorter (process-wide, never lengthened; None: left as it is).
     """
 
     def __init__(
@@ -179,12 +168,9 @@ class StagePipeline:
         stop_at_error: bool = False,
         latest_input: bool = False,
         name: str = "pipeline",
-        switch_interval_s: float | None = OVERLAP_SWITCH_INTERVAL_S,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
-        if switch_interval_s is not None and not switch_interval_s > 0:
-            raise ValueError(f"switch_interval_s must be positive, got {switch_interval_s}")
         self.stages = list(stages)
         self.overlap = overlap
         self._sink = sink
@@ -201,8 +187,6 @@ class StagePipeline:
         self._queues = [_Queue(capacity) for _ in range(len(self.stages) + 1)]
         self._threads: list[threading.Thread] = []
         if overlap:
-            if switch_interval_s is not None and switch_interval_s < sys.getswitchinterval():
-                sys.setswitchinterval(switch_interval_s)
             targets = [self._run_stage] * len(self.stages) + [self._run_sink]
             names = [stage.name for stage in self.stages] + ["sink"]
             for position, (target, stage_name) in enumerate(zip(targets, names)):

@@ -110,14 +110,3 @@ def test_compile_blocks_follows_the_node_and_the_report_says_what_ran(reports):
     off = parser.parse_args([*SMALL, "--no-compile-blocks", "--output", "x"])
     assert script.node_params(off).engine_config().compile_blocks is False
     assert {report["compile_blocks"] for report in reports.values()} == {False}
-
-
-def test_the_switch_interval_is_the_pipelines_and_recorded(reports):
-    from infinitevggt_ros.pipeline import OVERLAP_SWITCH_INTERVAL_S
-
-    args = load_script().build_parser().parse_args([*SMALL, "--output", "x"])
-    assert args.switch_interval_ms == OVERLAP_SWITCH_INTERVAL_S * 1e3
-    # the first run overlapped (image): every run ended with the pipeline's interval
-    assert [r["switch_interval_ms"] for r in reports.values()] == [
-        pytest.approx(OVERLAP_SWITCH_INTERVAL_S * 1e3)
-    ] * len(reports)

@@ -4,13 +4,12 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
 import pytest
 
-from infinitevggt_ros.pipeline import OVERLAP_SWITCH_INTERVAL_S, Job, Stage, StagePipeline
+from infinitevggt_ros.pipeline import Job, Stage, StagePipeline
 
 
 class Collector:
@@ -210,28 +209,6 @@ def test_abort_discards_queued_jobs_and_never_raises():
     aborter.join(30.0)
     assert not any(thread.is_alive() for thread in pipeline._threads)
     assert sink.jobs == []
-
-
-@pytest.fixture
-def python_switch_interval():
-    """Python's default switch interval (5 ms) for the test, the test process's after."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.005)
-    yield
-    sys.setswitchinterval(before)
-
-
-def test_overlap_shortens_the_switch_interval_and_never_lengthens_it(python_switch_interval):
-    StagePipeline([], lambda job: None, overlap=False).close()
-    assert sys.getswitchinterval() == pytest.approx(0.005)  # inline: nothing to share
-    StagePipeline([], lambda job: None, switch_interval_s=None).close()
-    assert sys.getswitchinterval() == pytest.approx(0.005)
-    StagePipeline([], lambda job: None).close()
-    assert sys.getswitchinterval() == pytest.approx(OVERLAP_SWITCH_INTERVAL_S)
-    StagePipeline([], lambda job: None, switch_interval_s=0.004).close()
-    assert sys.getswitchinterval() == pytest.approx(OVERLAP_SWITCH_INTERVAL_S)
-    with pytest.raises(ValueError, match="switch_interval_s"):
-        StagePipeline([], lambda job: None, switch_interval_s=0.0)
 
 
 def test_capacity_must_be_positive():
