@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""Where the host's time goes in a steady frame, and what each eager launch costs it.
+
+    python3 benchmarks/host_time.py --output $OUT/host_time.json   # CUDA only
+
+A frame's GPU work is busy about 2 ms less than the frame takes: in the eager part of each
+global layer (KV append, diversity scores, ``torch.topk``, the moves, attention and merge)
+the host launches more slowly than the GPU runs, and the GPU waits. torch.profiler's
+timeline shows where, but slows the host itself. Here, without it:
+
+- ``frames``: wall time per steady frame, and the host's CPU time in ``engine.step``;
+- ``profile``: Python's cProfile over steady frames (slows Python, not the GPU): the
+  functions with the most own time and the most cumulative time, per frame;
+- ``launch_us``: host microseconds per call, launched back to back without a sync, of
+  the operations a global layer runs eagerly, at a full memory's sizes.
+
+The engine is the node's default (release architecture, random weights, 392x518, bf16,
+compile_blocks, CUDA graphs, total_budget 1.2M); frames are ``bench.synthetic_frames``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from infinitevggt_ros import attention_kernels, eviction_kernels
+from infinitevggt_ros.engine import EngineConfig, build_engine
+from infinitevggt_ros.memory import MemoryConfig
+from infinitevggt_ros.offline.bench import describe_machine, synthetic_frames
+
+HEADS, DIM, KEYS, QUERIES = 16, 64, 50_000, 1041
+
+
+def timed_frames(engine, images: torch.Tensor, first: int, count: int) -> dict:
+    walls, cpus = [], []
+    for index in range(first, first + count):
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        engine.step(images[index % len(images)])
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.thread_time() - started_cpu)
+    walls.sort()
+    cpus.sort()
+    return {"frames": count, "wall_ms_p50": walls[count // 2] * 1e3,
+            "cpu_ms_p50": cpus[count // 2] * 1e3}  # fmt: skip
+
+
+def profiled_frames(engine, images: torch.Tensor, first: int, count: int, top: int) -> dict:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for index in range(first, first + count):
+        engine.step(images[index % len(images)])
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, name), (_, calls, own, cumulative, _) in stats.stats.items():
+        where = f"{Path(filename).name}:{line}({name})"
+        rows.append({"function": where, "calls_per_frame": calls / count,
+                     "own_ms_per_frame": own * 1e3 / count,
+                     "cumulative_ms_per_frame": cumulative * 1e3 / count})  # fmt: skip
+    by_own = sorted(rows, key=lambda r: -r["own_ms_per_frame"])[:top]
+    by_cumulative = sorted(rows, key=lambda r: -r["cumulative_ms_per_frame"])[:top]
+    return {"frames": count, "by_own_time": by_own, "by_cumulative_time": by_cumulative}
+
+
+def host_us(function, repeats: int = 200) -> float:
+    """Host microseconds per call, back to back (the GPU queue absorbs the work)."""
+    function()
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    elapsed = time.perf_counter() - started
+    torch.cuda.synchronize()
+    return elapsed * 1e6 / repeats
+
+
+def launch_costs() -> dict[str, float]:
+    device = torch.device("cuda")
+    g = torch.Generator(device=device).manual_seed(0)
+    keys = torch.randn(1, HEADS, KEYS + 2048, DIM, device=device, generator=g).bfloat16()
+    values = torch.randn_like(keys)
+    inv_norms = torch.rand(1, HEADS, KEYS + 2048, device=device, generator=g)
+    q = torch.randn(1, HEADS, QUERIES, DIM, device=device, generator=g).bfloat16()
+    new_k, new_v = q.clone(), q.clone()
+    scores = torch.rand(1, HEADS, KEYS - QUERIES, device=device, generator=g)
+    evict = QUERIES
+    evicted = torch.topk(scores, evict, dim=-1, sorted=False).indices
+    k, v = keys[:, :, :KEYS], values[:, :, :KEYS]
+    parts = attention_kernels.key_parts(KEYS)
+    outputs, lse = attention_kernels.split_key_attention_parts(q, k, v, parts)
+    budget = KEYS - evict
+    costs = {
+        "torch.empty (16x1041x64 float32)": lambda: torch.empty(
+            HEADS, QUERIES, DIM, device=device
+        ),
+        "tensor slice view": lambda: keys[:, :, :KEYS],
+        "torch.topk (16 x 48959, k 1041)": lambda: torch.topk(scores, evict, dim=-1, sorted=False),
+        "triton append": lambda: eviction_kernels.append(
+            new_k, new_v, keys, values, inv_norms, KEYS
+        ),
+        "triton diversity scores (2 launches)": lambda: eviction_kernels.diversity_scores(
+            keys, inv_norms, QUERIES, KEYS
+        ),
+        "triton move (one launch)": lambda: eviction_kernels.move_kept_into_evicted(
+            keys, values, inv_norms, evicted, QUERIES, budget
+        ),
+        "triton split-key attention (one launch)": lambda: (
+            attention_kernels.split_key_attention_parts(q, k, v, parts)
+        ),
+        "triton merge (one launch)": lambda: attention_kernels.merge_parts(outputs, lse, q.dtype),
+    }
+    graph_input = torch.zeros(1024, device=device)
+    graph = torch.cuda.CUDAGraph()
+    torch.cuda.synchronize()
+    with torch.cuda.graph(graph):
+        graph_input.add_(1.0)
+    costs["cuda graph replay (one kernel)"] = graph.replay
+    return {name: host_us(function) for name, function in costs.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warmup", type=int, default=80, help="frames before measuring")
+    parser.add_argument("--frames", type=int, default=40, help="timed and profiled frames")
+    parser.add_argument("--top", type=int, default=40, help="functions listed")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("host_time: needs CUDA", file=sys.stderr)
+        return 1
+    engine = build_engine(EngineConfig(random_weights="release"), MemoryConfig())
+    images = synthetic_frames(16, 392, 518, engine.device, 0)
+    for index in range(args.warmup):  # fill the memory; compile; capture the graphs
+        engine.step(images[index % len(images)])
+    result = {
+        "machine": describe_machine(engine.device),
+        "warmup_frames": args.warmup,
+        "frames": timed_frames(engine, images, args.warmup, args.frames),
+        "profile": profiled_frames(
+            engine, images, args.warmup + args.frames, args.frames, args.top
+        ),
+        "launch_us": launch_costs(),
+    }
+    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: result[k] for k in ("frames", "launch_us")}, indent=1))
+    for row in result["profile"]["by_own_time"][:25]:
+        print(
+            f"{row['own_ms_per_frame']:7.3f} ms {row['calls_per_frame']:7.1f}x {row['function']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
