@@ -253,14 +253,20 @@ def select_points(
     finite = np.isfinite(xyz)  # three column tests: numpy's all(axis=1) is slow on [N, 3]
     keep = finite[:, 0] & finite[:, 1] & finite[:, 2]
     keep &= np.isfinite(conf) & (conf >= options.conf_threshold)
-    xyz, colours, conf = xyz[keep], colours[keep], conf[keep]
+    xyz, colours, conf = _rows(np.flatnonzero(keep), xyz, colours, conf)
     if options.voxel_size > 0 and len(xyz):
         chosen = voxels.most_confident_per_voxel(xyz, conf, options.voxel_size)
-        xyz, colours, conf = xyz[chosen], colours[chosen], conf[chosen]
+        xyz, colours, conf = _rows(chosen, xyz, colours, conf)
     if options.max_points and len(xyz) > options.max_points:
         chosen = np.linspace(0, len(xyz) - 1, options.max_points).round().astype(np.int64)
-        xyz, colours, conf = xyz[chosen], colours[chosen], conf[chosen]
-    return PointSet(np.ascontiguousarray(xyz), np.ascontiguousarray(colours), conf)
+        xyz, colours, conf = _rows(chosen, xyz, colours, conf)
+    return PointSet(xyz, colours, conf)
+
+
+def _rows(indices: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The rows ``indices`` of each array, as new contiguous arrays. ``np.take`` along the
+    first axis: indexing [N, 3] arrays with a mask or an index array is 4-7 times slower."""
+    return [np.take(array, indices, axis=0) for array in arrays]
 
 
 def transform_points(transform: np.ndarray, points: np.ndarray) -> npt.NDArray[np.float32]:
