@@ -13,7 +13,11 @@ timeline shows where, but slows the host itself. Here, without it:
 - ``profile``: Python's cProfile over steady frames (slows Python, not the GPU): the
   functions with the most own time and the most cumulative time, per frame;
 - ``launch_us``: host microseconds per call, launched back to back without a sync, of
-  the operations a global layer runs eagerly, at a full memory's sizes.
+  the operations a global layer runs eagerly, at a full memory's sizes, and of candidates
+  to replace them (``torch.sort`` for the selection);
+- ``device_us``: the GPU's microseconds per call of the same operations, each captured in a
+  CUDA graph and replayed back to back (an upper bound where a replay's own host cost, about
+  5 us, exceeds the work; None where the operation cannot be captured).
 
 The engine is the node's default (release architecture, random weights, 392x518, bf16,
 compile_blocks, CUDA graphs, total_budget 1.2M); frames are ``bench.synthetic_frames``.
@@ -27,6 +31,7 @@ import json
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -82,7 +87,28 @@ def host_us(function, repeats: int = 200) -> float:
     return elapsed * 1e6 / repeats
 
 
-def launch_costs() -> dict[str, float]:
+def device_us(function, repeats: int = 100) -> float | None:
+    """GPU microseconds per call: ``function`` captured once in a CUDA graph, replayed."""
+    function()  # allocations and compilation before the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            function()
+    except RuntimeError:
+        return None
+    graph.replay()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        graph.replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) * 1e3 / repeats
+
+
+def eager_operations() -> dict[str, Callable[[], object]]:
+    """A full global layer's eager operations (and candidates), at the release sizes."""
     device = torch.device("cuda")
     g = torch.Generator(device=device).manual_seed(0)
     keys = torch.randn(1, HEADS, KEYS + 2048, DIM, device=device, generator=g).bfloat16()
@@ -103,6 +129,9 @@ def launch_costs() -> dict[str, float]:
         ),
         "tensor slice view": lambda: keys[:, :, :KEYS],
         "torch.topk (16 x 48959, k 1041)": lambda: torch.topk(scores, evict, dim=-1, sorted=False),
+        "torch.sort (16 x 48959, descending), first 1041": lambda: torch.sort(
+            scores, dim=-1, descending=True
+        ).indices[..., :evict],
         "triton append": lambda: eviction_kernels.append(
             new_k, new_v, keys, values, inv_norms, KEYS
         ),
@@ -117,13 +146,21 @@ def launch_costs() -> dict[str, float]:
         ),
         "triton merge (one launch)": lambda: attention_kernels.merge_parts(outputs, lse, q.dtype),
     }
-    graph_input = torch.zeros(1024, device=device)
+    return costs
+
+
+def launch_costs() -> tuple[dict[str, float], dict[str, float | None]]:
+    """(host us, device us) per eager operation, plus a CUDA graph replay's host cost."""
+    operations = eager_operations()
+    launch = {name: host_us(function) for name, function in operations.items()}
+    device = {name: device_us(function) for name, function in operations.items()}
+    graph_input = torch.zeros(1024, device="cuda")
     graph = torch.cuda.CUDAGraph()
     torch.cuda.synchronize()
     with torch.cuda.graph(graph):
         graph_input.add_(1.0)
-    costs["cuda graph replay (one kernel)"] = graph.replay
-    return {name: host_us(function) for name, function in costs.items()}
+    launch["cuda graph replay (one kernel)"] = host_us(graph.replay)
+    return launch, device
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,10 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         "profile": profiled_frames(
             engine, images, args.warmup + args.frames, args.frames, args.top
         ),
-        "launch_us": launch_costs(),
     }
+    result["launch_us"], result["device_us"] = launch_costs()
     args.output.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("frames", "launch_us")}, indent=1))
+    print(json.dumps({k: result[k] for k in ("frames", "launch_us", "device_us")}, indent=1))
     for row in result["profile"]["by_own_time"][:25]:
         print(
             f"{row['own_ms_per_frame']:7.3f} ms {row['calls_per_frame']:7.1f}x {row['function']}"

@@ -214,7 +214,7 @@ PARAMETER_SPECS: tuple[ParamSpec, ...] = (
         "torch.compile the transformer blocks and heads where it runs (CUDA with Triton; "
         "ignored with a log on the CPU or without Triton): H200 44 -> 33 ms per frame, same "
         "outputs within bf16 rounding; compiles at the first frame of each input size (about "
-        "15 s once, 4-5 s with Inductor's on-disk cache warm).",
+        "15-17 s once, 4-5 s with Inductor's on-disk cache warm).",
         Apply.RESTART,
         "model",
     ),

@@ -128,3 +128,33 @@ def test_heads_follow_the_compute_dtype_unless_float32_is_asked_for():
             assert float((a - b).abs().max()) <= 0.05 * float(b.abs().max()), name
     with pytest.raises(ValueError, match="dtype must be one of"):
         StreamEngine(StreamVGGT.from_random_weights("tiny"), head_dtype="int8")
+
+
+def test_compile_blocks_compiles_only_what_a_frame_runs(monkeypatch):
+    """Every callable ``compile_blocks`` hands to ``torch.compile`` runs in a frame (the
+    heads' ``Scratch`` modules were once compiled through a ``forward`` no frame calls),
+    and the heads' full-resolution decoding is among them. ``torch.compile`` is replaced by
+    a counting wrapper: the CPU run stays eager."""
+    counts: dict[str, int] = {}  # one entry per compiled callable
+
+    def counting_compile(function, *args, **kwargs):
+        owner = getattr(function, "__self__", None)
+        name = f"{getattr(function, '__qualname__', function)} of {type(owner).__name__}"
+        name = f"{name} #{len(counts)}"
+        counts[name] = 0
+
+        def counted(*call_args, **call_kwargs):
+            counts[name] += 1
+            return function(*call_args, **call_kwargs)
+
+        return counted
+
+    monkeypatch.setattr(torch, "compile", counting_compile)
+    model = StreamVGGT.from_random_weights("tiny", seed=5)
+    model.compile_blocks()
+    config = model.config
+    memory = streaming_memory(model, config.tokens_per_frame(28, 42))
+    model(torch.rand(1, 1, 3, 28, 42), True, memory.global_layers, memory.camera_kv)
+    compiled = {name.split(" of ")[0] for name in counts}
+    assert {"DPTHead.decode", "Scratch.fuse"} <= compiled
+    assert all(counts.values()), [name for name, n in counts.items() if not n]
