@@ -21,6 +21,25 @@ def main() -> int:
     except KeyboardInterrupt:  # Ctrl-C before rclpy handles SIGINT (imports, model set-up)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         return 0
+    except ImportError as error:
+        # A Ctrl-C while a C extension initialises (rclpy's) reaches us as an ImportError
+        # caused by the KeyboardInterrupt: the same interruption, not a broken install.
+        if not interrupted(error):
+            raise
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return 0
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was caused, directly or not, by a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 if __name__ == "__main__":
