@@ -15,6 +15,9 @@ timeline shows where, but slows the host itself. Here, without it:
 - ``launch_us``: host microseconds per call, launched back to back without a sync, of
   the operations a global layer runs eagerly, at a full memory's sizes, and of candidates
   to replace them (``torch.sort`` for the selection);
+- ``direct_launch_us``: the merge kernel launched through Triton's JIT path (what the
+  package does) and through the compiled kernel's own runner (Triton internals, here only
+  to size what skipping the per-call argument binding would save);
 - ``device_us``: the GPU's microseconds per call of the same operations, each captured in a
   CUDA graph and replayed back to back (an upper bound where a replay's own host cost, about
   5 us, exceeds the work; None where the operation cannot be captured).
@@ -163,6 +166,27 @@ def launch_costs() -> tuple[dict[str, float], dict[str, float | None]]:
     return launch, device
 
 
+def direct_launch_costs() -> dict[str, float | str]:
+    """Host us of one merge-kernel launch by Triton's JIT path and by the compiled kernel's
+    runner, same arguments (``CompiledKernel.__getitem__``: an internal API of Triton 3)."""
+    outputs = torch.randn(8, HEADS, QUERIES, DIM, device="cuda")
+    lse = torch.randn(8, HEADS, QUERIES, device="cuda")
+    merged = torch.empty(1, HEADS, QUERIES, DIM, device="cuda", dtype=torch.bfloat16)
+    rows, block = HEADS * QUERIES, attention_kernels.MERGE_BLOCK_ROWS
+    grid = ((rows + block - 1) // block,)
+    kernel = attention_kernels._merge_parts_kernel
+    args = (outputs, lse, merged, 8, rows)
+    result: dict[str, float | str] = {
+        "jit path": host_us(lambda: kernel[grid](*args, DIM=DIM, BLOCK_ROWS=block))
+    }
+    try:
+        runner = kernel[grid](*args, DIM=DIM, BLOCK_ROWS=block)[grid]
+        result["compiled kernel's runner"] = host_us(lambda: runner(*args, DIM, block))
+    except Exception as error:  # an internal API: record why, keep the rest of the run
+        result["compiled kernel's runner"] = f"{type(error).__name__}: {error}"
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warmup", type=int, default=80, help="frames before measuring")
@@ -186,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     result["launch_us"], result["device_us"] = launch_costs()
+    result["direct_launch_us"] = direct_launch_costs()
     args.output.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("frames", "launch_us", "device_us")}, indent=1))
+    shown = ("frames", "launch_us", "device_us", "direct_launch_us")
+    print(json.dumps({k: result[k] for k in shown}, indent=1))
     for row in result["profile"]["by_own_time"][:25]:
         print(
             f"{row['own_ms_per_frame']:7.3f} ms {row['calls_per_frame']:7.1f}x {row['function']}"
