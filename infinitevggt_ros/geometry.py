@@ -306,8 +306,16 @@ def unproject_depth(depth: ArrayT, intrinsic: ArrayLike, T_world_cam: ArrayLike)
     # Broadcast per-image intrinsics over the pixel grid: [..., 1, 1].
     fx, fy = k[..., 0, 0, None, None], k[..., 1, 1, None, None]
     cx, cy = k[..., 0, 2, None, None], k[..., 1, 2, None, None]
-    points_cam = torch.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], dim=-1)
-    rotation = T[..., None, None, :3, :3]
-    translation = T[..., None, None, :3, 3]
-    points_world = (rotation @ points_cam[..., None]).squeeze(-1) + translation
-    return _like_input(points_world, depth)
+    x, y = (u - cx) * z / fx, (v - cy) * z / fy
+    # R @ (x, y, z) + t one world axis at a time, in the same order of sums as the matrix
+    # product: broadcast over the pixels, [..., 3, 3] @ [..., H, W, 3, 1] is one tiny
+    # product per pixel (1.6 times as slow on the CPU, where the messages are built).
+    r, t = T[..., :3, :3, None, None], T[..., :3, 3, None, None]  # [..., 3(, 3), 1, 1]
+    axes = [
+        r[..., axis, 0, :, :] * x
+        + r[..., axis, 1, :, :] * y
+        + r[..., axis, 2, :, :] * z
+        + t[..., axis, :, :]
+        for axis in range(3)
+    ]
+    return _like_input(torch.stack(axes, dim=-1), depth)
