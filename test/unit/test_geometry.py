@@ -252,3 +252,21 @@ def test_unproject_depth_batched_torch():
     assert points.shape == (2, 3, 4, 3)
     torch.testing.assert_close(points[0, 2, 3], torch.tensor([3.0, 2.0, 1.0]))
     torch.testing.assert_close(points[1, 2, 3], torch.tensor([11.5, 1.0, 1.0]))
+
+
+def test_unproject_depth_batched_poses_equal_one_at_a_time():
+    """Each image of a batch is lifted with its own intrinsics and rotation."""
+    g = torch.Generator().manual_seed(3)
+    depth = 1.0 + torch.rand(2, 3, 5, 7, generator=g)
+    intrinsic = torch.tensor([[6.0, 0, 3.0], [0, 5.0, 2.0], [0, 0, 1]]).repeat(2, 3, 1, 1)
+    intrinsic[1, 2, 0, 0] = 9.0
+    rotations = Rotation.from_rotvec(np.random.default_rng(3).normal(size=(6, 3))).as_matrix()
+    T_world_cam = torch.eye(4).repeat(2, 3, 1, 1)
+    T_world_cam[..., :3, :3] = torch.from_numpy(rotations).float().reshape(2, 3, 3, 3)
+    T_world_cam[..., :3, 3] = torch.randn(2, 3, 3, generator=g)
+    points = unproject_depth(depth, intrinsic, T_world_cam)
+    for i in range(2):
+        for j in range(3):
+            single = unproject_depth(depth[i, j], intrinsic[i, j], T_world_cam[i, j])
+            torch.testing.assert_close(points[i, j], single, rtol=0, atol=0)
+    assert not torch.equal(points[0, 0], points[1, 2])
