@@ -37,6 +37,7 @@ NUM_STAGES = 3
 MIN_KEYS = 4096  # below this PyTorch's single flash launch is as fast
 KEYS_PER_PART = 4096
 MAX_PARTS = 8
+MERGE_BLOCK_ROWS = 64  # (head, query) rows per program of the merge kernel
 
 
 def key_parts(keys: int) -> int:
@@ -196,9 +197,6 @@ def split_key_attention_parts(
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )  # fmt: skip
     return out, lse
-
-
-MERGE_BLOCK_ROWS = 64
 
 
 def merge_parts(

@@ -309,7 +309,7 @@ def unproject_depth(depth: ArrayT, intrinsic: ArrayLike, T_world_cam: ArrayLike)
     x, y = (u - cx) * z / fx, (v - cy) * z / fy
     # R @ (x, y, z) + t one world axis at a time, in the same order of sums as the matrix
     # product: broadcast over the pixels, [..., 3, 3] @ [..., H, W, 3, 1] is one tiny
-    # product per pixel (1.6 times as slow on the CPU, where the messages are built).
+    # product per pixel, slower on the CPU, where the messages are built.
     r, t = T[..., :3, :3, None, None], T[..., :3, 3, None, None]  # [..., 3(, 3), 1, 1]
     axes = [
         r[..., axis, 0, :, :] * x

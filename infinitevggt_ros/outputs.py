@@ -265,7 +265,8 @@ def select_points(
 
 def _rows(indices: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
     """The rows ``indices`` of each array, as new contiguous arrays. ``np.take`` along the
-    first axis: indexing [N, 3] arrays with a mask or an index array is 4-7 times slower."""
+    first axis: numpy indexes [N, 3] arrays with a mask or an index array several times
+    more slowly (the message building's figures: benchmarks/README.md)."""
     return [np.take(array, indices, axis=0) for array in arrays]
 
 
