@@ -15,9 +15,8 @@ timeline shows where, but slows the host itself. Here, without it:
 - ``launch_us``: host microseconds per call, launched back to back without a sync, of
   the operations a global layer runs eagerly, at a full memory's sizes, and of candidates
   to replace them (``torch.sort`` for the selection);
-- ``direct_launch_us``: the merge kernel launched through Triton's JIT path (what the
-  package does) and through the compiled kernel's own runner (Triton internals, here only
-  to size what skipping the per-call argument binding would save);
+- ``direct_launch_us``: the merge kernel launched through Triton's JIT path and through
+  ``triton_support.CachedLaunch`` (what the package does: the compiled kernel's launcher);
 - ``device_us``: the GPU's microseconds per call of the same operations, each captured in a
   CUDA graph and replayed back to back (an upper bound where a replay's own host cost, about
   5 us, exceeds the work; None where the operation cannot be captured).
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from infinitevggt_ros import attention_kernels, eviction_kernels
+from infinitevggt_ros import attention_kernels, eviction_kernels, triton_support
 from infinitevggt_ros.engine import EngineConfig, build_engine
 from infinitevggt_ros.memory import MemoryConfig
 from infinitevggt_ros.offline.bench import describe_machine, synthetic_frames
@@ -165,9 +164,9 @@ def launch_costs() -> tuple[dict[str, float], dict[str, float | None]]:
     return launch, device
 
 
-def direct_launch_costs() -> dict[str, float | str]:
-    """Host us of one merge-kernel launch by Triton's JIT path and by the compiled kernel's
-    runner, same arguments (``CompiledKernel.__getitem__``: an internal API of Triton 3)."""
+def direct_launch_costs() -> dict[str, float | str | int]:
+    """Host us of one merge-kernel launch by Triton's JIT path and by the package's
+    ``CachedLaunch`` (the compiled kernel's launcher), same arguments."""
     outputs = torch.randn(8, HEADS, QUERIES, DIM, device="cuda")
     lse = torch.randn(8, HEADS, QUERIES, device="cuda")
     merged = torch.empty(1, HEADS, QUERIES, DIM, device="cuda", dtype=torch.bfloat16)
@@ -175,14 +174,12 @@ def direct_launch_costs() -> dict[str, float | str]:
     grid = ((rows + block - 1) // block,)
     kernel = attention_kernels._merge_parts_kernel
     args = (outputs, lse, merged, 8, rows)
-    result: dict[str, float | str] = {
+    result: dict[str, float | str | int] = {
         "jit path": host_us(lambda: kernel[grid](*args, DIM=DIM, BLOCK_ROWS=block))
     }
-    try:
-        runner = kernel[grid](*args, DIM=DIM, BLOCK_ROWS=block)[grid]
-        result["compiled kernel's runner"] = host_us(lambda: runner(*args, DIM, block))
-    except Exception as error:  # an internal API: record why, keep the rest of the run
-        result["compiled kernel's runner"] = f"{type(error).__name__}: {error}"
+    launch = triton_support.CachedLaunch(kernel)
+    result["CachedLaunch"] = host_us(lambda: launch(grid, *args, DIM, block))
+    result["CachedLaunch direct launches"] = launch.direct_launches
     return result
 
 

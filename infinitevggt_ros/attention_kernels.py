@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from .triton_support import KernelSwitch, tl, triton
+from .triton_support import CachedLaunch, KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_ATTENTION"
 SWITCH = KernelSwitch("attention", ENV_SWITCH)
@@ -173,6 +173,9 @@ if triton is not None:
             mask=row_ok[:, None],
         )
 
+    _SPLIT_KEY = CachedLaunch(_split_key_kernel)
+    _MERGE_PARTS = CachedLaunch(_merge_parts_kernel)
+
 
 def split_key_attention_parts(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, parts: int
@@ -188,12 +191,13 @@ def split_key_attention_parts(
     out = torch.empty(parts, heads, queries, dim, device=q.device, dtype=torch.float32)
     lse = torch.empty(parts, heads, queries, device=q.device, dtype=torch.float32)
     grid = (triton.cdiv(queries, BLOCK_M), heads, parts)
-    _split_key_kernel[grid](
+    _SPLIT_KEY(
+        grid,
         q, k, v, out, lse,
         queries, keys, per_part, _LOG2_E / math.sqrt(dim),
         q.stride(1), q.stride(2), k.stride(1), k.stride(2), v.stride(1), v.stride(2),
         heads,
-        DIM=dim, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N,
+        dim, BLOCK_M, BLOCK_N,  # DIM, BLOCK_M, BLOCK_N
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )  # fmt: skip
     return out, lse
@@ -209,9 +213,7 @@ def merge_parts(
     rows = heads * queries
     merged = torch.empty(1, heads, queries, dim, device=outputs.device, dtype=dtype)
     grid = (triton.cdiv(rows, MERGE_BLOCK_ROWS),)
-    _merge_parts_kernel[grid](
-        outputs, log_sum_exps, merged, parts, rows, DIM=dim, BLOCK_ROWS=MERGE_BLOCK_ROWS
-    )
+    _MERGE_PARTS(grid, outputs, log_sum_exps, merged, parts, rows, dim, MERGE_BLOCK_ROWS)
     return merged
 
 

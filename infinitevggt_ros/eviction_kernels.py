@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from .triton_support import KernelSwitch, tl, triton
+from .triton_support import CachedLaunch, KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_EVICTION"
 SWITCH = KernelSwitch("eviction", ENV_SWITCH)
@@ -200,6 +200,11 @@ if triton is not None:
             inv = tl.load(inv_norms + head * s_inv_h + src, mask=move)
             tl.store(inv_norms + head * s_inv_h + dst, inv, mask=move)
 
+    _APPEND = CachedLaunch(_append_kernel)
+    _WEIGHTED_SUM = CachedLaunch(_weighted_sum_kernel)
+    _SCORES = CachedLaunch(_scores_kernel)
+    _MOVE = CachedLaunch(_move_kernel)
+
 
 def _require_layout(**tensors: torch.Tensor) -> None:
     """ValueError naming the tensors when ``layout_ok`` refuses them (direct callers)."""
@@ -222,13 +227,14 @@ def append(
     heads, tokens, dim = keys.shape[1:]
     block = 32
     grid = (heads, triton.cdiv(tokens, block))
-    _append_kernel[grid](
+    _APPEND(
+        grid,
         keys, values, key_buffer, value_buffer, inv_norm_buffer,
         tokens, start,
         keys.stride(1), keys.stride(2), values.stride(1), values.stride(2),
         key_buffer.stride(1), key_buffer.stride(2),
         value_buffer.stride(1), value_buffer.stride(2), inv_norm_buffer.stride(1),
-        DIM=dim, BLOCK_N=block,
+        dim, block,  # DIM, BLOCK_N
     )  # fmt: skip
 
 
@@ -248,13 +254,15 @@ def diversity_scores(
     mean_square = torch.empty(heads, device=device, dtype=torch.float32)
     strides: tuple[Any, ...] = (key_buffer.stride(1), key_buffer.stride(2))
     strides += (inv_norm_buffer.stride(1),)
-    _weighted_sum_kernel[(heads, blocks)](
+    _WEIGHTED_SUM(
+        (heads, blocks),
         key_buffer, inv_norm_buffer, partials, first, tokens, blocks, *strides,
-        DIM=dim, BLOCK_N=block,
+        dim, block,  # DIM, BLOCK_N
     )  # fmt: skip
-    _scores_kernel[(heads, blocks)](
+    _SCORES(
+        (heads, blocks),
         key_buffer, inv_norm_buffer, partials, scores, mean_square, first, tokens, blocks,
-        *strides, DIM=dim, BLOCK_N=block, BLOCK_P=64,
+        *strides, dim, block, 64,  # DIM, BLOCK_N, BLOCK_P
     )  # fmt: skip
     return scores, mean_square.mean()
 
@@ -286,11 +294,12 @@ def move_kept_into_evicted(
     n_evict = evicted.shape[-1]
     width = max(16, triton.next_power_of_2(n_evict))
     evicted = evicted.reshape(heads, n_evict).contiguous()
-    _move_kernel[(heads,)](
+    _MOVE(
+        (heads,),
         key_buffer, value_buffer, inv_norm_buffer, evicted,
         _scratch(key_buffer.device, heads, width),
         n_evict, anchor, budget,
         key_buffer.stride(1), key_buffer.stride(2),
         value_buffer.stride(1), value_buffer.stride(2), inv_norm_buffer.stride(1),
-        DIM=dim, BLOCK_E=width, CHUNK=min(width, 64),
+        dim, width, min(width, 64),  # DIM, BLOCK_E, CHUNK
     )  # fmt: skip
