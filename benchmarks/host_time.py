@@ -17,6 +17,8 @@ timeline shows where, but slows the host itself. Here, without it:
   to replace them (``torch.sort`` for the selection);
 - ``direct_launch_us``: the merge kernel launched through Triton's JIT path and through
   ``triton_support.CachedLaunch`` (what the package does: the compiled kernel's launcher);
+- ``launch_paths_agree``: the engine's outputs with direct launches against Triton's path
+  (bitwise the same expected: the same compiled kernels run);
 - ``device_us``: the GPU's microseconds per call of the same operations, each captured in a
   CUDA graph and replayed back to back (an upper bound where a replay's own host cost, about
   5 us, exceeds the work; None where the operation cannot be captured).
@@ -45,6 +47,7 @@ from infinitevggt_ros.memory import MemoryConfig
 from infinitevggt_ros.offline.bench import describe_machine, synthetic_frames
 
 HEADS, DIM, KEYS, QUERIES = 16, 64, 50_000, 1041
+FIELDS = ("depth", "world_points", "pose_enc")
 
 
 def timed_frames(engine, images: torch.Tensor, first: int, count: int) -> dict:
@@ -183,6 +186,42 @@ def direct_launch_costs() -> dict[str, float | str | int]:
     return result
 
 
+def launch_paths_agree(engine, images: torch.Tensor, count: int) -> dict[str, float]:
+    """Max |difference| of depth, points and pose over ``count`` frames from a reset: the
+    package's direct launches against Triton's own path, and against a second run of
+    direct launches (the control: 0.0 there means the engine is deterministic)."""
+    launchers = [
+        value
+        for module in (attention_kernels, eviction_kernels)
+        for value in vars(module).values()
+        if isinstance(value, triton_support.CachedLaunch)
+    ]
+
+    def outputs() -> list[torch.Tensor]:
+        engine.reset()
+        results = [engine.step(images[i % len(images)]) for i in range(count)]
+        return [torch.stack([getattr(r, f) for r in results]) for f in FIELDS]
+
+    def largest(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+        return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
+
+    direct = outputs()
+    kept = [launcher._constexpr for launcher in launchers]
+    for launcher in launchers:
+        launcher._constexpr = None  # Triton's own path
+    try:
+        through_triton = outputs()
+    finally:
+        for launcher, flags in zip(launchers, kept, strict=True):
+            launcher._constexpr = flags
+    return {
+        "frames": count,
+        "launchers": len(launchers),
+        "direct_vs_triton_path": largest(direct, through_triton),
+        "direct_vs_direct": largest(direct, outputs()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warmup", type=int, default=80, help="frames before measuring")
@@ -207,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["launch_us"], result["device_us"] = launch_costs()
     result["direct_launch_us"] = direct_launch_costs()
+    # 80 frames fill the release model's memory (about 48) and evict for 30 more.
+    result["launch_paths_agree"] = launch_paths_agree(engine, images, 80)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
-    shown = ("frames", "launch_us", "device_us", "direct_launch_us")
+    shown = ("frames", "launch_us", "device_us", "direct_launch_us", "launch_paths_agree")
     print(json.dumps({k: result[k] for k in shown}, indent=1))
     for row in result["profile"]["by_own_time"][:25]:
         print(
