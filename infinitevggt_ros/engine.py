@@ -234,6 +234,30 @@ def _value_summary(image: torch.Tensor, one_read: bool | None = None) -> tuple[i
     return int(figures[0]), float(figures[1]), float(figures[2])
 
 
+def _to_host(tensors: tuple[torch.Tensor, ...], device: torch.device) -> list[torch.Tensor]:
+    """float32 CPU copies of a frame's outputs, with one wait for the device.
+
+    Into pageable memory every device-to-host copy is staged through a driver buffer and
+    waited for by the host: at release size on the H200 machine about 2.5 ms of a frame's
+    end with the GPU idle (a profiled frame, benchmarks/README "Issue 14, sixth step").
+    Into pinned memory (PyTorch's caching host allocator: reused once the consumer drops a
+    frame) the copies are plain DMA behind one synchronisation. Where pinning fails
+    (limits on locked memory) the copies go to pageable memory.
+    """
+    if device.type != "cuda":
+        return [x.to("cpu", torch.float32) for x in tensors]
+    hosts = []
+    for tensor in tensors:
+        tensor = tensor.to(torch.float32)
+        try:
+            host = torch.empty(tensor.shape, dtype=torch.float32, pin_memory=True)
+        except RuntimeError:
+            host = torch.empty(tensor.shape, dtype=torch.float32)
+        hosts.append(host.copy_(tensor, non_blocking=True))
+    torch.cuda.current_stream(device).synchronize()
+    return hosts
+
+
 class StreamEngine:
     """Streams frames through the model with a bounded (rolling) KV memory.
 
@@ -477,18 +501,15 @@ class StreamEngine:
             raise
         memory.end_frame()
         self._image_hw = (height, width)
-        pose_enc = predictions.pose_enc[0, 0]
-        extrinsic, intrinsic = pose_encoding_to_extrinsics_intrinsics(pose_enc, (height, width))
         outputs = (
             predictions.depth[0, 0],
             predictions.depth_conf[0, 0],
             predictions.world_points[0, 0],
             predictions.world_points_conf[0, 0],
-            pose_enc,
-            extrinsic,
-            intrinsic,
+            predictions.pose_enc[0, 0],
         )
-        on_cpu = [x.to("cpu", torch.float32, non_blocking=True) for x in outputs]
-        if self.device.type == "cuda":
-            torch.cuda.current_stream(self.device).synchronize()
-        return FrameResult(memory.frames - 1, *on_cpu)
+        on_host = _to_host(outputs, self.device)
+        # Decoded on the host: on a GPU its ~30 tiny kernels and three scalar uploads would
+        # follow the frame's last graph.
+        extrinsic, intrinsic = pose_encoding_to_extrinsics_intrinsics(on_host[4], (height, width))
+        return FrameResult(memory.frames - 1, *on_host, extrinsic, intrinsic)

@@ -356,3 +356,32 @@ def test_host_threads_are_one_beside_a_gpu_unless_the_user_chose():
     assert host_threads_for(torch.device("cuda"), {}) == GPU_HOST_THREADS == 1
     assert host_threads_for(torch.device("cuda:1"), {"OMP_NUM_THREADS": "8"}) is None
     assert host_threads_for(torch.device("cpu"), {}) is None  # the CPU engine keeps its cores
+
+
+def test_outputs_reach_the_host_as_float32_copies_pinned_where_it_can(monkeypatch):
+    """The CUDA branch of engine._to_host, run on CPU tensors: a stream stand-in, pinning
+    refused for one output (it then goes to pageable memory)."""
+    from infinitevggt_ros import engine as engine_module
+
+    waits = []
+    monkeypatch.setattr(
+        torch.cuda,
+        "current_stream",
+        lambda device: type("S", (), {"synchronize": lambda s: waits.append(device)})(),
+    )
+    real_empty = torch.empty
+    asked_pinned = []
+
+    def empty(*shape, pin_memory=False, **kwargs):
+        asked_pinned.append(pin_memory)
+        if pin_memory and len(asked_pinned) == 2:
+            raise RuntimeError("cannot lock memory")
+        return real_empty(*shape, **kwargs)  # CPU torch cannot pin
+
+    monkeypatch.setattr(torch, "empty", empty)
+    outputs = (torch.arange(6.0).reshape(2, 3).bfloat16(), torch.linspace(0, 1, 9)[::2])
+    hosts = engine_module._to_host(outputs, torch.device("cuda", 0))
+    assert asked_pinned == [True, True, False] and waits == [torch.device("cuda", 0)]
+    for host, output in zip(hosts, outputs, strict=True):
+        assert host.dtype == torch.float32 and torch.equal(host, output.float())
+        assert host.data_ptr() != output.data_ptr()  # a copy, not a view of the frame's buffer
