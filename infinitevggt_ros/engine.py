@@ -508,8 +508,17 @@ class StreamEngine:
             predictions.world_points_conf[0, 0],
             predictions.pose_enc[0, 0],
         )
-        on_host = _to_host(outputs, self.device)
+        depth, depth_conf, points, points_conf, pose_enc = _to_host(outputs, self.device)
         # Decoded on the host: on a GPU its ~30 tiny kernels and three scalar uploads would
         # follow the frame's last graph.
-        extrinsic, intrinsic = pose_encoding_to_extrinsics_intrinsics(on_host[4], (height, width))
-        return FrameResult(memory.frames - 1, *on_host, extrinsic, intrinsic)
+        extrinsic, intrinsic = pose_encoding_to_extrinsics_intrinsics(pose_enc, (height, width))
+        return FrameResult(
+            memory.frames - 1,
+            depth,
+            depth_conf,
+            points,
+            points_conf,
+            pose_enc,
+            extrinsic,
+            intrinsic,
+        )
