@@ -15,8 +15,10 @@ which takes a fraction of the host time of Triton's own launch path.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import weakref
 from typing import Any
 
 import torch
@@ -91,6 +93,17 @@ def _launch_hooks_set() -> bool:
     return False
 
 
+# Every CachedLaunch, so that their compiled kernels are dropped at exit while CUDA and
+# Triton are intact, not in the interpreter's final garbage collection.
+_LAUNCHERS: weakref.WeakSet[CachedLaunch] = weakref.WeakSet()
+
+
+@atexit.register
+def _forget_compiled_kernels() -> None:
+    for launcher in list(_LAUNCHERS):
+        launcher.forget()
+
+
 class CachedLaunch:
     """One Triton kernel, launched through its compiled kernel once that exists.
 
@@ -117,6 +130,11 @@ class CachedLaunch:
         )
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self.direct_launches = 0  # for tests and benchmarks
+        _LAUNCHERS.add(self)
+
+    def forget(self) -> None:
+        """Drop the kept compiled kernels (the next launch goes through Triton again)."""
+        self._compiled.clear()
 
     def __call__(self, grid: tuple[int, ...], *args: Any, **options: Any) -> None:
         """Launch on ``grid`` with every argument of the kernel in order, constexprs

@@ -179,3 +179,13 @@ def test_cached_launch_falls_back_to_triton_when_the_launcher_refuses(kernel, ca
             launch((1,), buffer, 3, 0.5, 64)
     assert kinds(kernel.log) == ["jit"] * 3 and launch.direct_launches == 0
     assert caplog.text.count("direct Triton launches unavailable") == 1
+
+
+def test_cached_launch_forgets_its_kernels_at_exit(kernel):
+    launch = triton_support.CachedLaunch(kernel)
+    launch((1,), torch.zeros(8), 3, 0.5, 64)
+    assert launch._compiled
+    triton_support._forget_compiled_kernels()  # what atexit runs
+    assert not launch._compiled
+    launch((1,), torch.zeros(8), 3, 0.5, 64)
+    assert kinds(kernel.log) == ["jit", "jit"]
