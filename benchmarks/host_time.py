@@ -206,14 +206,13 @@ def launch_paths_agree(engine, images: torch.Tensor, count: int) -> dict[str, fl
         return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
 
     direct = outputs()
-    kept = [launcher._constexpr for launcher in launchers]
     for launcher in launchers:
-        launcher._constexpr = None  # Triton's own path
+        launcher.direct = False  # Triton's own path
     try:
         through_triton = outputs()
     finally:
-        for launcher, flags in zip(launchers, kept, strict=True):
-            launcher._constexpr = flags
+        for launcher in launchers:
+            launcher.direct = True
     return {
         "frames": count,
         "launchers": len(launchers),

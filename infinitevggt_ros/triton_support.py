@@ -109,8 +109,9 @@ class CachedLaunch:
 
     Triton's launch (``kernel[grid](...)``) binds and specialises every argument and
     builds its cache key in Python on each call, 34-53 us of host time per launch on the
-    H200 machine (``benchmarks/host_time.py``). The engine's eager part launches about
-    160 of these per frame and the GPU waits for the host there. Here the first launch of
+    H200 machine (``benchmarks/host_time.py``), and the engine's eager part launches about
+    160 of these per frame: host time that the overlapped pipeline's other stages share.
+    Here the first launch of
     a specialisation goes through Triton (compiling if needed) and its compiled kernel is
     kept; later launches of the same specialisation (``_specialisation``, the launch
     options, the current device) call the compiled kernel's launcher directly: the same
@@ -125,9 +126,10 @@ class CachedLaunch:
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
         params = getattr(kernel, "params", None)
-        self._constexpr: tuple[bool, ...] | None = (
-            None if params is None else tuple(bool(p.is_constexpr) for p in params)
-        )
+        self._constexpr = () if params is None else tuple(bool(p.is_constexpr) for p in params)
+        # False: every launch through Triton (no parameter list to match arguments to, or
+        # a launcher that refused a direct call); benchmarks switch it for A/B runs.
+        self.direct = params is not None
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self.direct_launches = 0  # for tests and benchmarks
         _LAUNCHERS.add(self)
@@ -140,7 +142,7 @@ class CachedLaunch:
         """Launch on ``grid`` with every argument of the kernel in order, constexprs
         included, and Triton's launch options (``num_warps``, ``num_stages``) by name."""
         constexpr = self._constexpr
-        if constexpr is None or len(args) != len(constexpr) or _launch_hooks_set():
+        if not self.direct or len(args) != len(constexpr) or _launch_hooks_set():
             self.kernel[grid](*args, **options)
             return
         active = triton.runtime.driver.active
@@ -162,9 +164,9 @@ class CachedLaunch:
             )  # fmt: skip
         except (TypeError, AttributeError) as error:
             # Another Triton's launcher convention: its argument parsing fails before
-            # anything runs. Triton's own path from now on, said once.
+            # anything runs. Triton's own path from now on, said once per kernel.
             logger.warning("direct Triton launches unavailable (%s); using Triton's", error)
-            self._constexpr = None
+            self.direct = False
             self.kernel[grid](*args, **options)
             return
         self.direct_launches += 1
