@@ -80,6 +80,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+# What launch logs when its loop has taken a SIGINT (launch/launch_service.py).
+LAUNCH_SAW_SIGINT = "user interrupted with ctrl-c (SIGINT)"
+
+
 class Launch:
     """`ros2 launch ...` in its own process group (as a terminal runs it), output to a file."""
 
@@ -103,6 +107,17 @@ class Launch:
         """SIGINT to the whole process group, as Ctrl-C in a terminal; the exit status."""
         os.killpg(self.process.pid, signal.SIGINT)
         return self.wait(timeout_s)
+
+    def wait_for_output(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output():
+            assert self.process.poll() is None, (
+                f"ros2 launch ended before {text!r}:\n{self.output()}"
+            )
+            assert time.monotonic() < deadline, (
+                f"no {text!r} after {timeout_s} s:\n{self.output()}"
+            )
+            time.sleep(0.005)
 
     def wait(self, timeout_s: float) -> int:
         try:
@@ -366,7 +381,13 @@ def test_show_args_lists_every_launch_argument():
 @pytest.mark.parametrize("second_after_s", [0.0, 0.3, 1.0])
 def test_ctrl_c_twice_mid_frame_exits_zero_without_traceback(tmp_path, second_after_s):
     """Ctrl-C in a terminal: SIGINT to the whole group (launch forwards one more to the node
-    during cleanup), and a second Ctrl-C a moment later; the README promises exit 0."""
+    during cleanup), and a second Ctrl-C a moment later; the README promises exit 0.
+
+    The second one is sent once launch has logged the first (at once after that, or 0.3 s or
+    1 s later). Two SIGINTs microseconds apart, as no hand types them, can reach `ros2 launch`
+    while Python is still unwinding the first KeyboardInterrupt to the loop that ignores it;
+    the second then escapes that loop and ros2cli exits 2 without waiting for the node (seen
+    once in CI, with no launch log line after "active:"): a race in launch itself."""
     namespace = "/sigint"
     # At twice the release width a frame takes about 2 s on a CPU even with the tiny model, so
     # both SIGINTs land while it is inferred. At 518 px (about 0.4 s) the node could be done
@@ -388,6 +409,7 @@ def test_ctrl_c_twice_mid_frame_exits_zero_without_traceback(tmp_path, second_af
         send(probe, 1, Time(sec=1000, nanosec=0))
         probe.wait_for_diagnostics(lambda v: v["received_frames"] == "1", "the frame received")
         os.killpg(launch.process.pid, signal.SIGINT)
+        launch.wait_for_output(LAUNCH_SAW_SIGINT, 10.0)
         time.sleep(second_after_s)
         if launch.process.poll() is None:
             os.killpg(launch.process.pid, signal.SIGINT)
