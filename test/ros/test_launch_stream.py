@@ -109,6 +109,7 @@ class Launch:
         return self.wait(timeout_s)
 
     def wait_for_output(self, text: str, timeout_s: float) -> None:
+        """Returns once launch has printed ``text``; fails if it ends or ``timeout_s`` passes."""
         deadline = time.monotonic() + timeout_s
         while text not in self.output():
             assert self.process.poll() is None, (
@@ -449,10 +450,7 @@ def test_ctrl_c_during_node_start_up_exits_zero_without_traceback(tmp_path):
         "device:=cpu",
     )
     try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while "[stream_node-1]: process started" not in launch.output():
-            assert launch.process.poll() is None and time.monotonic() < deadline, launch.output()
-            time.sleep(0.02)
+        launch.wait_for_output("[stream_node-1]: process started", TIMEOUT_S)
         time.sleep(0.3)  # the node is importing its modules now (seconds)
         os.killpg(launch.process.pid, signal.SIGINT)
         time.sleep(0.2)
