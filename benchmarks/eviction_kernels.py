@@ -8,7 +8,8 @@ against the PyTorch path of ``memory.KVCacheLayer``, at the release model's laye
 Agreement: the diversity scores (float32 kernels vs the bf16 matrix products of the PyTorch
 path), the evicted sets that ``torch.topk`` picks from each, and, for the same evicted set,
 exactly the same kept tokens with their keys, values and inverse norms intact (tokens are
-tagged by id). Speed: one layer's append + eviction, CUDA events, both paths.
+tagged by id). Speed: one layer's append + eviction, CUDA events, both paths; and each part
+of the Triton path alone (the scores at 1-8 blocks per program, ``torch.topk``, the moves).
 """
 
 from __future__ import annotations
@@ -90,6 +91,32 @@ def time_layer(backend: str, heads: int, budget: int, evict: int, dim: int, repe
     return ms
 
 
+def time_parts(heads: int, budget: int, evict: int, dim: int, repeats: int) -> dict:
+    """ms of each part of the Triton eviction of one full layer: the scores (at several
+    blocks per program), ``torch.topk``, and the moves (repeated on one evicted set)."""
+    tokens = budget + evict
+    keys, values, inv = random_cache(heads, tokens, dim, torch.bfloat16, seed=4)
+    parts = {
+        f"scores_{blocks}_blocks": device_ms(
+            lambda blocks=blocks: eviction_kernels.diversity_scores(
+                keys, inv, evict, tokens, blocks
+            ),
+            repeats,
+        )
+        for blocks in (1, 2, 4, 8)
+    }
+    scores, _ = eviction_kernels.diversity_scores(keys, inv, evict, tokens)
+    parts["topk"] = device_ms(
+        lambda: torch.topk(scores, evict, dim=-1, largest=True, sorted=False), repeats
+    )
+    evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
+    parts["moves"] = device_ms(
+        lambda: eviction_kernels.move_kept_into_evicted(keys, values, inv, evicted, evict, budget),
+        repeats,
+    )
+    return parts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--heads", type=int, default=16)
@@ -115,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for backend in ("torch", "auto")
         },
+        "triton_parts_ms": time_parts(args.heads, args.budget, args.evict, args.dim, args.repeats),
     }
     print(json.dumps(result, indent=1))
     if args.output:

@@ -11,8 +11,9 @@ matrix-vector products of the diversity scores run far below memory bandwidth. H
 - ``diversity_scores``: the same scores as ``memory.diversity_scores`` in two launches
   (float32 throughout, so within float rounding of the PyTorch path's bf16 products);
 - the selection stays ``torch.topk`` (the same evicted set for the same scores);
-- ``move_kept_into_evicted``: which kept tail token fills which evicted front slot, and the
-  moves of keys, values and inverse norms, one launch per layer.
+- ``move_kept_into_evicted``: which kept tail token fills which evicted front slot (one
+  program per head), then the moves of keys, values and inverse norms (many programs per
+  head), two launches per layer.
 
 The moves pair the evicted front slots in ``topk``'s order with the kept tail tokens in slot
 order; the PyTorch path pairs them in slot order. Attention does not depend on where a
@@ -34,6 +35,10 @@ from .triton_support import CachedLaunch, KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_EVICTION"
 SWITCH = KernelSwitch("eviction", ENV_SWITCH)
+# Blocks of 256 candidates per program of the score kernels: 4 gives about 50 programs per
+# head at release size (50,000 candidates), enough for every SM, and keeps the partial sums
+# each program of the second kernel re-reads small (at 1 block: ~160 MB of L2 reads a layer).
+SCORE_BLOCKS_PER_PROGRAM = 4
 
 
 def supports(*tensors: torch.Tensor) -> bool:
@@ -108,59 +113,64 @@ if triton is not None:
     @triton.jit
     def _weighted_sum_kernel(
         keys, inv_norms, partials,
-        first, n_tokens, n_blocks,
+        first, n_tokens, n_programs,
         s_k_h, s_k_n, s_inv_h,
-        DIM: tl.constexpr, BLOCK_N: tl.constexpr,
+        DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCKS: tl.constexpr,
     ):  # fmt: skip
-        # partials[h, b, :] = sum over the block's tokens of inv_norm * key (float32)
+        # partials[h, p, :] = sum over the program's BLOCKS blocks of inv_norm * key (float32)
         head = tl.program_id(0)
-        block = tl.program_id(1)
+        program = tl.program_id(1)
         cols = tl.arange(0, DIM)
-        k, inv, _, _ = _candidate_block(
-            keys, inv_norms, head, block, first, n_tokens, s_k_h, s_k_n, s_inv_h, DIM, BLOCK_N
-        )
-        total = tl.sum(k * inv[:, None], axis=0)
-        tl.store(partials + (head * n_blocks + block) * DIM + cols, total)
+        total = tl.zeros([DIM], dtype=tl.float32)
+        for step in range(BLOCKS):
+            k, inv, _, _ = _candidate_block(
+                keys, inv_norms, head, program * BLOCKS + step, first, n_tokens,
+                s_k_h, s_k_n, s_inv_h, DIM, BLOCK_N,
+            )  # fmt: skip
+            total += tl.sum(k * inv[:, None], axis=0)
+        tl.store(partials + (head * n_programs + program) * DIM + cols, total)
 
     @triton.jit
     def _scores_kernel(
         keys, inv_norms, partials, scores, mean_square,
-        first, n_tokens, n_blocks,
+        first, n_tokens, n_programs,
         s_k_h, s_k_n, s_inv_h,
-        DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_P: tl.constexpr,
+        DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCKS: tl.constexpr, BLOCK_P: tl.constexpr,
     ):  # fmt: skip
         # scores[h, n] = (unit key n) . (mean unit key of the head); every program sums the
-        # head's partials itself (a few hundred rows), so no third launch is needed.
+        # head's partials itself (one per program of the first kernel: few enough that this
+        # costs less than a third launch), then scores its BLOCKS blocks.
         head = tl.program_id(0)
-        block = tl.program_id(1)
+        program = tl.program_id(1)
         cols = tl.arange(0, DIM)
         mean = tl.zeros([DIM], dtype=tl.float32)
-        for p0 in range(0, n_blocks, BLOCK_P):
+        for p0 in range(0, n_programs, BLOCK_P):
             prow = p0 + tl.arange(0, BLOCK_P)
             part = tl.load(
-                partials + (head * n_blocks + prow)[:, None] * DIM + cols[None, :],
-                mask=(prow < n_blocks)[:, None],
+                partials + (head * n_programs + prow)[:, None] * DIM + cols[None, :],
+                mask=(prow < n_programs)[:, None],
                 other=0.0,
             )
             mean += tl.sum(part, axis=0)
         mean = mean / n_tokens
-        k, inv, rows, valid = _candidate_block(
-            keys, inv_norms, head, block, first, n_tokens, s_k_h, s_k_n, s_inv_h, DIM, BLOCK_N
-        )
-        dots = tl.sum(k * mean[None, :], axis=1) * inv
-        tl.store(scores + head * n_tokens + rows, dots, mask=valid)
-        if block == 0:  # the mean of a head's scores is |mean unit key|^2
+        for step in range(BLOCKS):
+            k, inv, rows, valid = _candidate_block(
+                keys, inv_norms, head, program * BLOCKS + step, first, n_tokens,
+                s_k_h, s_k_n, s_inv_h, DIM, BLOCK_N,
+            )  # fmt: skip
+            dots = tl.sum(k * mean[None, :], axis=1) * inv
+            tl.store(scores + head * n_tokens + rows, dots, mask=valid)
+        if program == 0:  # the mean of a head's scores is |mean unit key|^2
             tl.store(mean_square + head, tl.sum(mean * mean, axis=0))
 
     @triton.jit
-    def _move_kernel(
-        keys, values, inv_norms, evicted, scratch,
-        n_evict, anchor, budget,
-        s_k_h, s_k_n, s_v_h, s_v_n, s_inv_h,
-        DIM: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+    def _pair_kernel(
+        evicted, scratch, n_evict, anchor, budget,
+        BLOCK_E: tl.constexpr,
     ):  # fmt: skip
         # One program per head. scratch[h] holds 4 rows of BLOCK_E int32: tail marks (zero
-        # on entry and on exit), the source slot of each kept-tail rank, and the pairs.
+        # on entry and on exit), the source slot of each kept-tail rank, and the pairs
+        # (source slot, or -1: nothing to move; destination slot) that _move_kernel reads.
         head = tl.program_id(0)
         offs = tl.arange(0, BLOCK_E)
         in_range = offs < n_evict
@@ -185,24 +195,34 @@ if triton is not None:
         source = tl.load(source_of_rank + front_rank, mask=front, other=0)
         tl.store(pair_src + offs, tl.where(front, source, -1))
         tl.store(pair_dst + offs, slot)
-        tl.debug_barrier()
+
+    @triton.jit
+    def _move_kernel(
+        keys, values, inv_norms, scratch,
+        s_k_h, s_k_n, s_v_h, s_v_n, s_inv_h,
+        DIM: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+    ):  # fmt: skip
+        # Program (head, chunk): the moves of CHUNK pairs that _pair_kernel wrote. One
+        # program per head would serialise its ~1,000 dependent row gathers.
+        head = tl.program_id(0)
+        rows = tl.program_id(1) * CHUNK + tl.arange(0, CHUNK)
+        pairs = scratch + head * 4 * BLOCK_E
+        src = tl.load(pairs + 2 * BLOCK_E + rows)
+        dst = tl.load(pairs + 3 * BLOCK_E + rows)
+        move = src >= 0
+        m2 = move[:, None]
         cols = tl.arange(0, DIM)
-        for c0 in range(0, BLOCK_E, CHUNK):
-            rows = c0 + tl.arange(0, CHUNK)
-            src = tl.load(pair_src + rows)
-            dst = tl.load(pair_dst + rows)
-            move = src >= 0
-            m2 = move[:, None]
-            k = tl.load(keys + head * s_k_h + src[:, None] * s_k_n + cols[None, :], mask=m2)
-            tl.store(keys + head * s_k_h + dst[:, None] * s_k_n + cols[None, :], k, mask=m2)
-            v = tl.load(values + head * s_v_h + src[:, None] * s_v_n + cols[None, :], mask=m2)
-            tl.store(values + head * s_v_h + dst[:, None] * s_v_n + cols[None, :], v, mask=m2)
-            inv = tl.load(inv_norms + head * s_inv_h + src, mask=move)
-            tl.store(inv_norms + head * s_inv_h + dst, inv, mask=move)
+        k = tl.load(keys + head * s_k_h + src[:, None] * s_k_n + cols[None, :], mask=m2)
+        tl.store(keys + head * s_k_h + dst[:, None] * s_k_n + cols[None, :], k, mask=m2)
+        v = tl.load(values + head * s_v_h + src[:, None] * s_v_n + cols[None, :], mask=m2)
+        tl.store(values + head * s_v_h + dst[:, None] * s_v_n + cols[None, :], v, mask=m2)
+        inv = tl.load(inv_norms + head * s_inv_h + src, mask=move)
+        tl.store(inv_norms + head * s_inv_h + dst, inv, mask=move)
 
     _APPEND = CachedLaunch(_append_kernel)
     _WEIGHTED_SUM = CachedLaunch(_weighted_sum_kernel)
     _SCORES = CachedLaunch(_scores_kernel)
+    _PAIR = CachedLaunch(_pair_kernel)
     _MOVE = CachedLaunch(_move_kernel)
 
 
@@ -239,30 +259,38 @@ def append(
 
 
 def diversity_scores(
-    key_buffer: torch.Tensor, inv_norm_buffer: torch.Tensor, first: int, end: int
+    key_buffer: torch.Tensor,
+    inv_norm_buffer: torch.Tensor,
+    first: int,
+    end: int,
+    blocks_per_program: int = SCORE_BLOCKS_PER_PROGRAM,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores of the candidates in slots [first, end) -> (float32 [1, heads, end - first],
-    their mean as a 0-d tensor), as ``memory.diversity_scores`` defines them."""
+    their mean as a 0-d tensor), as ``memory.diversity_scores`` defines them.
+
+    Each program takes ``blocks_per_program`` blocks of 256 candidates: every program of
+    the second kernel reads all of its head's partial sums, one per program of the first.
+    """
     _require_layout(key_buffer=key_buffer)
     heads, dim = key_buffer.shape[1], key_buffer.shape[3]
     tokens = end - first
     block = 256
-    blocks = triton.cdiv(tokens, block)
+    programs = triton.cdiv(tokens, block * blocks_per_program)
     device = key_buffer.device
-    partials = torch.empty(heads, blocks, dim, device=device, dtype=torch.float32)
+    partials = torch.empty(heads, programs, dim, device=device, dtype=torch.float32)
     scores = torch.empty(1, heads, tokens, device=device, dtype=torch.float32)
     mean_square = torch.empty(heads, device=device, dtype=torch.float32)
     strides: tuple[Any, ...] = (key_buffer.stride(1), key_buffer.stride(2))
     strides += (inv_norm_buffer.stride(1),)
     _WEIGHTED_SUM(
-        (heads, blocks),
-        key_buffer, inv_norm_buffer, partials, first, tokens, blocks, *strides,
-        dim, block,  # DIM, BLOCK_N
+        (heads, programs),
+        key_buffer, inv_norm_buffer, partials, first, tokens, programs, *strides,
+        dim, block, blocks_per_program,  # DIM, BLOCK_N, BLOCKS
     )  # fmt: skip
     _SCORES(
-        (heads, blocks),
-        key_buffer, inv_norm_buffer, partials, scores, mean_square, first, tokens, blocks,
-        *strides, dim, block, 64,  # DIM, BLOCK_N, BLOCK_P
+        (heads, programs),
+        key_buffer, inv_norm_buffer, partials, scores, mean_square, first, tokens, programs,
+        *strides, dim, block, blocks_per_program, 16,  # DIM, BLOCK_N, BLOCKS, BLOCK_P
     )  # fmt: skip
     return scores, mean_square.mean()
 
@@ -294,12 +322,13 @@ def move_kept_into_evicted(
     n_evict = evicted.shape[-1]
     width = max(16, triton.next_power_of_2(n_evict))
     evicted = evicted.reshape(heads, n_evict).contiguous()
+    scratch = _scratch(key_buffer.device, heads, width)
+    _PAIR((heads,), evicted, scratch, n_evict, anchor, budget, width)
+    chunk = min(width, 32)
     _MOVE(
-        (heads,),
-        key_buffer, value_buffer, inv_norm_buffer, evicted,
-        _scratch(key_buffer.device, heads, width),
-        n_evict, anchor, budget,
+        (heads, triton.cdiv(n_evict, chunk)),
+        key_buffer, value_buffer, inv_norm_buffer, scratch,
         key_buffer.stride(1), key_buffer.stride(2),
         value_buffer.stride(1), value_buffer.stride(2), inv_norm_buffer.stride(1),
-        dim, width, min(width, 64),  # DIM, BLOCK_E, CHUNK
+        dim, width, chunk,  # DIM, BLOCK_E, CHUNK
     )  # fmt: skip

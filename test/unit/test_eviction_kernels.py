@@ -42,12 +42,14 @@ def test_append_writes_keys_values_and_inverse_norms_at_the_slots():
         assert (tensor[:, :, :start] == 7.0).all() and (tensor[:, :, end:] == 7.0).all()
 
 
+@pytest.mark.parametrize("blocks_per_program", [1, eviction_kernels.SCORE_BLOCKS_PER_PROGRAM])
 @pytest.mark.parametrize("first,end", [(0, 200), (13, 300), (0, 17_000)])
-def test_scores_equal_the_pytorch_definition(first, end):
-    """Several blocks, a partial last block, and more blocks than one partial-sum pass."""
+def test_scores_equal_the_pytorch_definition(first, end, blocks_per_program):
+    """Several blocks, a partial last block, programs past the end, and more partial sums
+    than one pass of the second kernel reads."""
     keys = _keys(2, end + 5, 8, 2)
     inv = memory.inverse_key_norms(keys)
-    scores, mean = eviction_kernels.diversity_scores(keys, inv, first, end)
+    scores, mean = eviction_kernels.diversity_scores(keys, inv, first, end, blocks_per_program)
     expected = memory.diversity_scores(keys[:, :, first:end], inv[:, :, first:end])
     torch.testing.assert_close(scores, expected, rtol=0, atol=2e-6)
     torch.testing.assert_close(mean, expected.mean(), rtol=0, atol=2e-6)
