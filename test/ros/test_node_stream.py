@@ -365,12 +365,26 @@ def test_a_burst_of_frames_is_published_completely_and_in_order(stream):
     assert float(values["engine_step_mean_s"]) > 0 and float(values["messages_mean_s"]) > 0
 
 
+def test_sigusr1_dumps_the_stacks_and_the_node_goes_on(stream):
+    probe, process, log_path = stream
+    process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + TIMEOUT_S
+    while "most recent call first" not in log_path.read_text():
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.1)
+    log = log_path.read_text()
+    assert "Thread 0x" in log and "in _run_worker" in log, log
+    wait_for_frame(probe, send_frame(probe, make_image(85)))
+    assert process.poll() is None
+
+
 def test_sigint_exits_zero(stream):
     # Last in the module: stops the shared node.
     probe, process, log_path = stream
     wait_for_frame(probe, send_frame(probe, make_image(90)))
     process.send_signal(signal.SIGINT)
     assert process.wait(20) == 0, log_path.read_text()
+    assert "SIGINT: stopping" in log_path.read_text()
 
 
 # ------------------------------------------------------------------ separate node processes
@@ -380,6 +394,8 @@ def wait_for_exit(process: subprocess.Popen, log_path: Path, timeout_s: float = 
     try:
         return process.wait(timeout_s)
     except subprocess.TimeoutExpired:  # fall through: kill it and report
+        process.send_signal(signal.SIGUSR1)  # the node dumps every thread's stack to its log
+        time.sleep(2.0)
         process.kill()
         process.wait()
         log = log_path.read_text()
@@ -526,6 +542,20 @@ def test_sigint_mid_frame_exits_zero_quickly(tmp_path):
     assert "Traceback" not in log, log
     assert not probe.received["points"], "the frame finished before SIGINT; test is not mid-frame"
     assert elapsed_s < 10.0, log
+
+
+def test_sigterm_exits_zero(tmp_path):
+    process, log_path = start_node(tmp_path, "term", *TEST_OVERRIDES, namespace="/term")
+    probe = Probe("/term")
+    try:
+        probe.wait_until_connected(process, log_path)
+        wait_for_frame(probe, send_frame(probe, make_image(1)))
+        process.send_signal(signal.SIGTERM)
+        status = wait_for_exit(process, log_path, timeout_s=15.0)
+    finally:
+        probe.close()
+    log = log_path.read_text()
+    assert status == 0 and "SIGTERM: stopping" in log and "Traceback" not in log, log
 
 
 def test_autostart_false_waits_for_lifecycle_transitions(tmp_path):
