@@ -74,14 +74,15 @@ from infinitevggt_ros.session import (
     StreamSession,
 )
 from infinitevggt_ros.stamps import stamp_to_ns
+from infinitevggt_ros.stop_signals import StopSignals
 
 # Frames waiting for each stage of the pipeline (inference, the publisher): one lets message
 # building of frame t-1 and decode of frame t+1 overlap inference of frame t while keeping
 # each stage at most one frame ahead (latency).
 RESULT_HANDOFF_CAPACITY = 1
 STOP_TIMEOUT_S = 2.0
-#: Longest shutdown after SIGINT/SIGTERM: past it every thread's stack goes to stderr and the
-#: process ends with status 1 (a hang there is a bug to report, never a node that lingers).
+#: Longest shutdown (after SIGINT/SIGTERM or the shutdown transition): past it every thread's
+#: stack goes to stderr and the process ends with status 1 (``stop_signals``).
 SHUTDOWN_WATCHDOG_S = STOP_TIMEOUT_S + 8.0
 #: Bad input shown as WARN on /diagnostics for this many periods after it was last seen.
 WARN_PERIODS = 1
@@ -767,40 +768,12 @@ def _leave_now() -> None:
     os._exit(0)
 
 
-class _StopSignals:
-    """SIGINT/SIGTERM as a stop request, never an exception raised mid-callback.
-
-    Installed before ``rclpy.init``, whose own handler shuts the context down (the executor
-    then ends its spin with ``ExternalShutdownException``) and calls the handler it found:
-    this one, which only records the signal. Python's default SIGINT handler would instead
-    raise KeyboardInterrupt wherever the main thread is, possibly inside rclpy's executor or
-    a callback holding a lock the cleanup needs. During start-up (model loading, before the
-    executor spins) a signal still raises KeyboardInterrupt, so a Ctrl-C does not wait for a
-    checkpoint to load. SIGUSR1 dumps every thread's stack to stderr (``kill -USR1 <pid>``:
-    what a node that seems stuck is doing).
-    """
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        self.starting = True
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        self.received.append(signum)
-        if self.starting:
-            raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> int:
     """Entry point (``stream_node``): returns the process exit status."""
     from infinitevggt_ros.engine import use_process_defaults
 
     use_process_defaults()
-    stop_signals = _StopSignals()
+    stop_signals = StopSignals(deadline_s=SHUTDOWN_WATCHDOG_S)
     stop_signals.install()
     rclpy.init(args=args)
     node: StreamNode | None = None
@@ -819,7 +792,7 @@ def main(args: list[str] | None = None) -> int:
                 return 1
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        stop_signals.starting = False
+        stop_signals.running()
         try:
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
@@ -828,7 +801,8 @@ def main(args: list[str] | None = None) -> int:
         # Further signals (ros2 launch forwards a second SIGINT) change nothing now.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        faulthandler.dump_traceback_later(SHUTDOWN_WATCHDOG_S, exit=True)
+        if not stop_signals.received:  # a signal armed the watchdog already
+            faulthandler.dump_traceback_later(SHUTDOWN_WATCHDOG_S, exit=True)
         if node is not None:
             if stop_signals.received:
                 name = signal.Signals(stop_signals.received[0]).name
