@@ -86,6 +86,8 @@ class E2EReport:
     stage_ms: dict[str, dict[str, float]]  # after the warm-up: {stage: {p50_ms, mean_ms}}
     peak_cuda_mb: float | None
     per_frame: list[dict[str, Any]]
+    # --profile-frames: the GPU's operations over those frames (trace_gaps.summarise)
+    gpu_profile: dict[str, Any] | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Triton are; Inductor's on-disk cache serves a second start); default: the node's",
     )
     parser.add_argument(
+        "--profile-frames",
+        type=int,
+        default=0,
+        help="record the GPU's operations (CUPTI only: the host runs unprofiled) over this "
+        "many frames from the middle of each run; the report's gpu_profile says where the "
+        "GPU was idle (benchmarks/trace_gaps.py)",
+    )
+    parser.add_argument(
         "--digest",
         action="store_true",
         help="record a SHA-1 of every frame's message bytes (for tests)",
@@ -175,6 +185,7 @@ class _Item:
     skipped: str = ""
     preprocess_s: float = 0.0
     engine_s: float = 0.0
+    engine_cpu_s: float = 0.0  # the engine thread's CPU time in the session and engine
     messages_s: float = 0.0
     messages_cpu_s: float = 0.0  # the building thread's CPU time: work, not waits
     built_s: float = 0.0
@@ -242,6 +253,10 @@ def run_frames(
 
     path = convert.PathBuilder(10_000, 0.0)
     done: list[_Item] = []
+    window = None
+    if args.profile_frames > 0:
+        first = max(args.warmup, (len(messages) - args.profile_frames) // 2)
+        window = GpuWindow(first, min(args.profile_frames, len(messages) - first))
 
     def decode(item: _Item) -> _Item:
         started = time.perf_counter()
@@ -251,12 +266,18 @@ def run_frames(
         return item
 
     def infer(item: _Item) -> _Item:
+        if window is not None:
+            window.before(item.index)
+        started_cpu = time.thread_time()
         try:
             item.frame = session.process_prepared(
                 item.prepared, item.stamp_ns, CAMERA_FRAME, calibration=calibration
             )
         except FrameSkipped as skipped:
             item.skipped = f"{skipped.kind}: {skipped.reason}"
+        item.engine_cpu_s = time.thread_time() - started_cpu
+        if window is not None:
+            window.after(item.index)
         return item
 
     def build(job: Job) -> None:
@@ -291,7 +312,48 @@ def run_frames(
     except BaseException:
         pipeline.abort()
         raise
+    if window is not None:
+        args.gpu_profile = window.summary
     return done
+
+
+class GpuWindow:
+    """The GPU's operations over frames [first, first + count) of a run, from CUPTI alone
+    (no host-side profiling, which would slow the threads whose contention is measured);
+    ``summary`` is ``trace_gaps.summarise`` of them. Started and stopped by the engine
+    thread, around its frames."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first, self.count = first, count
+        self.summary: dict[str, Any] | None = None
+        self._profiler: Any = None
+
+    def before(self, index: int) -> None:
+        if index != self.first:
+            return
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        torch.cuda.synchronize()
+        self._profiler = profile(activities=[ProfilerActivity.CUDA])
+        self._profiler.start()
+
+    def after(self, index: int) -> None:
+        if index != self.first + self.count - 1 or self._profiler is None:
+            return
+        import tempfile
+
+        import torch
+        import trace_gaps  # benchmarks/, beside this script
+
+        torch.cuda.synchronize()
+        self._profiler.stop()
+        with tempfile.TemporaryDirectory() as folder:
+            trace = Path(folder) / "trace.json"
+            self._profiler.export_chrome_trace(str(trace))
+            self.summary = trace_gaps.summarise(trace_gaps.load_events(trace), self.count)
+        self.summary["first_frame"] = self.first
+        self._profiler = None
 
 
 def _digest(messages: Any) -> str:
@@ -348,6 +410,8 @@ def run(args: argparse.Namespace) -> list[E2EReport]:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU")
+    if args.profile_frames and not args.device.startswith("cuda"):
+        raise ValueError(f"--profile-frames needs a CUDA device, not --device {args.device}")
     t0 = time.perf_counter()
     frames, calibration = render_frames(args)
     render_s = time.perf_counter() - t0
@@ -415,6 +479,7 @@ def _report(
             "decode_ms": item.decode_s * 1e3,
             "preprocess_ms": item.preprocess_s * 1e3,
             "engine_ms": item.engine_s * 1e3,
+            "engine_cpu_ms": item.engine_cpu_s * 1e3,
             "messages_ms": item.messages_s * 1e3,
             "messages_cpu_ms": item.messages_cpu_s * 1e3,
         }
@@ -454,6 +519,7 @@ def _report(
             else None
         ),
         per_frame=per_frame,
+        gpu_profile=getattr(args, "gpu_profile", None),
     )
 
 
@@ -464,6 +530,7 @@ def _stage_times(items: list[_Item]) -> dict[str, list[float]]:
         "decode": [item.decode_s for item in kept],
         "preprocess": [item.preprocess_s for item in kept],
         "engine": [item.engine_s for item in kept],
+        "engine_cpu": [item.engine_cpu_s for item in kept],
         "messages": [item.messages_s for item in kept],
     }
 

@@ -151,13 +151,25 @@ class FrameGraphs:
     def run(self, image: torch.Tensor, memory: MemoryLookup) -> Predictions:
         """One frame: image [3, H, W] in [0, 1] (any device) -> predictions in static
         buffers (valid until the next ``run``)."""
-        self.image[0, 0].copy_(image, non_blocking=True)
-        for step, call, answer in zip(self.steps, self.calls, self.answers, strict=False):
-            step.replay()
-            answer.copy_(call.run(memory))
-        self.steps[-1].replay()
+        self.start(image)
+        return self.finish(memory)
+
+    def start(self, image: torch.Tensor) -> None:
+        """The frame's first step (the encoder and the blocks before the first attention
+        with a memory), which reads no memory: the host may check the frame while the
+        GPU runs it, and drop it (never calling ``finish``) with every memory unchanged."""
         if self.outputs is None:
-            raise GraphCaptureError("FrameGraphs.run needs a captured program (capture)")
+            raise GraphCaptureError("FrameGraphs.start needs a captured program (capture)")
+        self.image[0, 0].copy_(image, non_blocking=True)
+        self.steps[0].replay()
+
+    def finish(self, memory: MemoryLookup) -> Predictions:
+        """The rest of the frame ``start`` began -> predictions in static buffers."""
+        if self.outputs is None:
+            raise GraphCaptureError("FrameGraphs.finish needs a captured program (capture)")
+        for step_after, call, answer in zip(self.steps[1:], self.calls, self.answers, strict=True):
+            answer.copy_(call.run(memory))
+            step_after.replay()
         return self.outputs
 
 

@@ -313,6 +313,7 @@ class StreamEngine:
             raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
         self.cuda_graphs = cuda_graphs
         self._frame_graphs: FrameGraphs | None = None
+        self._check_stream: torch.cuda.Stream | None = None  # see _value_summary_beside
         model = model.eval().requires_grad_(False)
         model.to(self.device)
         if self.dtype != torch.float32:
@@ -431,6 +432,11 @@ class StreamEngine:
 
     def validate_image(self, image: Any) -> None:
         """Raise ValueError saying what is wrong with a frame, and what is expected."""
+        self._check_layout(image)
+        self._check_values(_value_summary(image))
+
+    def _check_layout(self, image: Any) -> None:
+        """``validate_image`` without the values (no read of the image's data)."""
         patch = self.model_config.patch_size
         if not isinstance(image, torch.Tensor):
             raise ValueError(
@@ -449,16 +455,32 @@ class StreamEngine:
                 f"image height and width must be positive multiples of {patch}, got "
                 f"{height}x{width} (resize or crop with preprocess.prepare_image)"
             )
-        not_finite, low, high = _value_summary(image)
-        if not_finite:
-            raise ValueError(f"image holds {not_finite} NaN/Inf values")
-        if low < 0.0 or high > 1.0:
-            raise ValueError(f"image values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
         if self._image_hw is not None and (height, width) != self._image_hw:
             raise ValueError(
                 f"image size {height}x{width} differs from this sequence's "
                 f"{self._image_hw[0]}x{self._image_hw[1]}; call reset() to start a new sequence"
             )
+
+    @staticmethod
+    def _check_values(summary: tuple[int, float, float]) -> None:
+        """Raise ValueError for an image's ``_value_summary``: NaN/Inf or outside [0, 1]."""
+        not_finite, low, high = summary
+        if not_finite:
+            raise ValueError(f"image holds {not_finite} NaN/Inf values")
+        if low < 0.0 or high > 1.0:
+            raise ValueError(f"image values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
+
+    def _value_summary_beside(
+        self, image: torch.Tensor, queued_before: torch.cuda.Event
+    ) -> tuple[int, float, float]:
+        """``_value_summary`` of a CUDA image on a stream of its own, after the work queued
+        before ``queued_before`` (what made the image) and beside what came after it (the
+        frame's first step): the host waits for the three figures, not for the GPU's queue."""
+        if self._check_stream is None:
+            self._check_stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+        with torch.cuda.stream(self._check_stream):
+            self._check_stream.wait_event(queued_before)
+            return _value_summary(image, one_read=True)
 
     @torch.inference_mode()
     def step(self, image: torch.Tensor) -> FrameResult:
@@ -473,18 +495,28 @@ class StreamEngine:
         Raises:
             ValueError: a bad frame; the engine's state is unchanged.
         """
-        self.validate_image(image)
+        self._check_layout(image)
         height, width = int(image.shape[1]), int(image.shape[2])
         memory = self._memory
         starts_sequence = memory.frames == 0
-        memory.begin_frame(self.model_config.tokens_per_frame(height, width))
         autocast = None if self.dtype == torch.float32 else self.dtype
-        try:
-            graphs = None if starts_sequence else self._graphs_for((height, width), autocast)
+        graphs = None if starts_sequence else self._graphs_for((height, width), autocast)
+        if graphs is not None and image.is_cuda:
+            # The first step reads no memory: it runs while the values are checked beside
+            # it (a bad frame then leaves the memory as it was), so the GPU does not wait
+            # for that check's round trip and the host's start of the frame.
+            queued_before = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
+            queued_before.record(torch.cuda.current_stream(self.device))
+            graphs.start(image)
+            self._check_values(self._value_summary_beside(image, queued_before))
+        else:  # on the CPU the check reads host memory: no wait for the GPU
+            self._check_values(_value_summary(image))
             if graphs is not None:
-                predictions = graphs.run(
-                    image, memory_lookup(memory.global_layers, memory.camera_kv)
-                )
+                graphs.start(image)
+        memory.begin_frame(self.model_config.tokens_per_frame(height, width))
+        try:
+            if graphs is not None:
+                predictions = graphs.finish(memory_lookup(memory.global_layers, memory.camera_kv))
             else:
                 predictions = self.model(
                     image.to(self.device, torch.float32, non_blocking=True)[None, None],

@@ -435,6 +435,10 @@ class RollingKVMemory:
         self._build_camera_layers()
         self.frames = 0
         self.layer_scores: list[float | torch.Tensor] = [0.0] * num_global_layers
+        # (the layer_scores it was made of, pinned copy, its event): _scores_on_host
+        self._host_scores: (
+            tuple[tuple[float | torch.Tensor, ...], torch.Tensor, torch.cuda.Event] | None
+        ) = None
         self._clamp_warned: set[str] = set()
 
     def _build_camera_layers(self) -> None:
@@ -467,6 +471,7 @@ class RollingKVMemory:
             layer.reset()
         self.frames = 0
         self.layer_scores = [0.0] * self.num_global_layers
+        self._host_scores = None
 
     def update_config(self, **changes: Any) -> str:
         """Change settings. Budget settings apply at the next frame; anchor and
@@ -494,14 +499,51 @@ class RollingKVMemory:
         if self.config.budget_allocation == "uniform":
             share = torch.full((self.num_global_layers,), 1.0 / self.num_global_layers)
         else:
-            # The one host sync of the memory per frame: stack on the device, copy once.
-            on_device = [s for s in self.layer_scores if isinstance(s, torch.Tensor)]
-            device = on_device[0].device if on_device else torch.device("cpu")
-            scores = torch.stack(
-                [torch.as_tensor(s, dtype=torch.float32, device=device) for s in self.layer_scores]
-            ).cpu()
-            share = torch.softmax((1.0 - scores) / self.config.budget_temperature, dim=0)
+            share = torch.softmax(
+                (1.0 - self._scores_on_host()) / self.config.budget_temperature, dim=0
+            )
         return [int(total * float(p)) for p in share]
+
+    def _stacked_scores(self) -> torch.Tensor:
+        """The layers' last scores as one float32 tensor, on their device."""
+        on_device = [s for s in self.layer_scores if isinstance(s, torch.Tensor)]
+        device = on_device[0].device if on_device else torch.device("cpu")
+        return torch.stack(
+            [torch.as_tensor(s, dtype=torch.float32, device=device) for s in self.layer_scores]
+        )
+
+    def _scores_on_host(self) -> torch.Tensor:
+        """The layers' last scores on the host, float32 [layers].
+
+        On a GPU, ``end_frame`` queued their copy into pinned memory behind the frame's work
+        (the engine's one wait for the frame's outputs covers it), so the next frame's
+        budgets need no wait of their own for the device; the copy is used while the scores
+        are still those it was made of. Otherwise: stack on the device, copy once."""
+        copy = self._host_scores
+        if copy is not None and all(
+            a is b for a, b in zip(copy[0], self.layer_scores, strict=True)
+        ):
+            copy[2].synchronize()  # returns at once once the frame's outputs were waited for
+            return copy[1]
+        return self._stacked_scores().cpu()
+
+    def _queue_scores_to_host(self) -> None:
+        """Start the copy ``_scores_on_host`` reads (CUDA scores, adaptive budgets only)."""
+        self._host_scores = None
+        if self.config.budget_allocation != "adaptive" or self.config.total_budget is None:
+            return
+        first = next((s for s in self.layer_scores if isinstance(s, torch.Tensor)), None)
+        if first is None or first.device.type != "cuda":
+            return
+        stacked = self._stacked_scores()
+        try:
+            host = torch.empty(stacked.shape, dtype=torch.float32, pin_memory=True)
+        except RuntimeError:  # no pinned memory to be had: read them in begin_frame
+            return
+        host.copy_(stacked, non_blocking=True)
+        done = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
+        done.record(torch.cuda.current_stream(stacked.device))
+        self._host_scores = (tuple(self.layer_scores), host, done)
 
     def _clamped(self, layer: KVCacheLayer, budget: int | None, minimum: int) -> int | None:
         if budget is None or budget >= minimum:
@@ -541,6 +583,7 @@ class RollingKVMemory:
             if layer.evicted_this_frame and layer.last_score is not None:
                 self.layer_scores[index] = layer.last_score
         self.frames += 1
+        self._queue_scores_to_host()
 
     def stats(self) -> MemoryStats:
         budgets = [layer.budget for layer in self.global_layers]

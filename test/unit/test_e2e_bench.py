@@ -60,11 +60,19 @@ def test_every_frame_is_measured_in_order(reports):
         assert report["overlap"] is not name.endswith("sequential")
         assert report["model_hw"] == [56, 84] and report["camera_hw"] == [84, 112]
         assert report["preprocess"] == "pillow"  # the CPU default
-        assert list(report["stage_ms"]) == ["decode", "preprocess", "engine", "messages"]
+        assert list(report["stage_ms"]) == [
+            "decode",
+            "preprocess",
+            "engine",
+            "engine_cpu",
+            "messages",
+        ]
+        assert report["gpu_profile"] is None  # not asked for
         assert report["latency_ms"]["p95_ms"] >= report["latency_ms"]["p50_ms"] > 0
         assert report["steady_frames_per_s"] > 0 and report["frames_per_s"] > 0
         for record in report["per_frame"]:
             assert record["latency_ms"] >= record["engine_ms"] > 0
+            assert record["engine_cpu_ms"] > 0
 
 
 def test_overlap_gives_the_same_messages_as_one_frame_at_a_time(reports):
@@ -110,3 +118,11 @@ def test_compile_blocks_follows_the_node_and_the_report_says_what_ran(reports):
     off = parser.parse_args([*SMALL, "--no-compile-blocks", "--output", "x"])
     assert script.node_params(off).engine_config().compile_blocks is False
     assert {report["compile_blocks"] for report in reports.values()} == {False}
+
+
+def test_a_gpu_profile_needs_a_cuda_device(tmp_path, capsys):
+    output = tmp_path / "profiled.json"
+    argv = [*SMALL, "--profile-frames", "2", "--output", str(output)]
+    assert load_script().main(argv) == 2
+    assert "--profile-frames needs a CUDA device" in capsys.readouterr().err
+    assert not output.exists()

@@ -265,6 +265,34 @@ def test_bad_frames_are_refused_and_leave_state_unchanged(tiny_model, image, mes
     assert_same(engine.step(images[1]), reference.step(images[1]), atol=0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on a GPU machine)")
+def test_on_a_gpu_bad_frames_checked_beside_the_first_graph_change_nothing():
+    """With CUDA graphs the values are checked while the frame's first step runs: a bad
+    frame found then leaves the memory and every later output as without it."""
+    images = frames(5).cuda()
+    bad = [
+        torch.full((3, 28, 42), float("nan"), device="cuda"),
+        torch.full((3, 28, 42), 1.5, device="cuda"),
+        torch.full((3, 28, 42), float("nan")),  # on the CPU: checked before the step
+    ]
+
+    def engine() -> StreamEngine:
+        model = StreamVGGT.from_random_weights("tiny", seed=3)
+        return StreamEngine(model, device="cuda", total_budget=150, cuda_graphs=True)
+
+    checked, reference = engine(), engine()
+    expected = run(reference, images)
+    got = run(checked, images[:3])  # frame 1 captured the graphs
+    for image in bad:
+        before = checked.stats()
+        with pytest.raises(ValueError, match="NaN/Inf|values must lie"):
+            checked.step(image)
+        assert checked.stats() == before
+    got += run(checked, images[3:])
+    for a, b in zip(got, expected, strict=True):
+        assert_same(a, b, atol=0)
+
+
 def test_random_weight_presets_and_dtype_names():
     engine = StreamEngine.from_random_weights("tiny", seed=0, dtype="float32", total_budget=500)
     assert engine.memory.total_budget == 500 and engine.dtype == torch.float32

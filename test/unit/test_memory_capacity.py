@@ -233,3 +233,43 @@ def test_memory_stats_report_capacity_of_every_cache():
 def test_bad_capacity_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         KVCacheLayer("bad", **settings)
+
+
+class _FinishedCopy:
+    """Stands for the CUDA event of a finished device-to-host copy (CPU tests)."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def synchronize(self) -> None:
+        self.waits += 1
+
+
+def test_budgets_use_the_scores_copied_at_the_frame_end_only_while_they_are_current():
+    """end_frame queues the scores' host copy on a GPU (no wait of their own at the next
+    begin_frame); a copy of other scores than the layers hold now is never used."""
+    config = MemoryConfig(total_budget=1000, budget_allocation="adaptive")
+    memory = RollingKVMemory(
+        config, num_global_layers=3, camera_trunk_depth=1, camera_iterations=1
+    )
+    scores = [torch.tensor(0.2), torch.tensor(0.5), torch.tensor(0.8)]
+    memory.layer_scores = list(scores)
+    from_scores = memory.layer_budgets()
+    assert from_scores[0] > from_scores[1] > from_scores[2]  # the most diverse layer gets most
+    copied = torch.tensor([0.8, 0.5, 0.2])  # what a (here: different) copy would hold
+    event = _FinishedCopy()
+    memory._host_scores = (tuple(scores), copied, event)
+    assert memory.layer_budgets() == from_scores[::-1] and event.waits == 1
+    memory.layer_scores[1] = torch.tensor(0.5)  # a new score object: the copy is stale
+    assert memory.layer_budgets() == from_scores and event.waits == 1
+    memory.reset()
+    assert memory._host_scores is None
+
+
+def test_scores_stay_on_the_host_path_off_the_gpu():
+    """CPU scores are read directly: nothing is queued at end_frame."""
+    memory = RollingKVMemory(MemoryConfig(), num_global_layers=2, camera_trunk_depth=1,
+                             camera_iterations=1)  # fmt: skip
+    memory.layer_scores = [torch.tensor(0.3), torch.tensor(0.6)]
+    memory.end_frame()
+    assert memory._host_scores is None
