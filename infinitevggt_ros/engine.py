@@ -470,6 +470,13 @@ class StreamEngine:
         if low < 0.0 or high > 1.0:
             raise ValueError(f"image values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
 
+    def _on_engine_gpu(self, image: torch.Tensor) -> bool:
+        """Whether ``image`` is on the engine's CUDA device (``cuda`` means the current one)."""
+        if not image.is_cuda or self.device.type != "cuda":
+            return False
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        return image.get_device() == index
+
     def _value_summary_beside(
         self, image: torch.Tensor, queued_before: torch.cuda.Event
     ) -> tuple[int, float, float]:
@@ -501,7 +508,7 @@ class StreamEngine:
         starts_sequence = memory.frames == 0
         autocast = None if self.dtype == torch.float32 else self.dtype
         graphs = None if starts_sequence else self._graphs_for((height, width), autocast)
-        if graphs is not None and image.is_cuda:
+        if graphs is not None and self._on_engine_gpu(image):
             # The first step reads no memory: it runs while the values are checked beside
             # it (a bad frame then leaves the memory as it was), so the GPU does not wait
             # for that check's round trip and the host's start of the frame.
@@ -509,7 +516,7 @@ class StreamEngine:
             queued_before.record(torch.cuda.current_stream(self.device))
             graphs.start(image)
             self._check_values(self._value_summary_beside(image, queued_before))
-        else:  # on the CPU the check reads host memory: no wait for the GPU
+        else:  # a CPU image (a host read, no wait for the GPU) or one on another device
             self._check_values(_value_summary(image))
             if graphs is not None:
                 graphs.start(image)
