@@ -768,6 +768,23 @@ def _leave_now() -> None:
     os._exit(0)
 
 
+def spin_until_stopped(executor: Any, stop_signals: StopSignals) -> None:
+    """Spins ``executor`` until the context shuts down.
+
+    A stop signal shuts the context down (rclpy's handler, before ours) at any point of the
+    executor's loop; caught while it builds its next wait set, rclpy raises RCLError ("the
+    given context is not valid", a RuntimeError) rather than ExternalShutdownException (seen
+    in CI after a SIGTERM). After a stop signal that is the same end; any other error is
+    raised."""
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RuntimeError:
+        if not stop_signals.received:
+            raise
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point (``stream_node``): returns the process exit status."""
     from infinitevggt_ros.engine import use_process_defaults
@@ -793,10 +810,7 @@ def main(args: list[str] | None = None) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         stop_signals.running()
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+        spin_until_stopped(executor, stop_signals)
     finally:
         # Further signals (ros2 launch forwards a second SIGINT) change nothing now.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
