@@ -2,7 +2,10 @@
 # Copyright 2026 The infinitevggt_ros authors
 """Plot the per-frame engine time of several ``infinitevggt-bench`` JSON records side by side.
 
-Usage: ``python3 benchmarks/compare_runs.py A.json B.json --labels a b --output cmp.png``
+Usage: ``python3 benchmarks/compare_runs.py A.json B.json --labels a b --output cmp.png``;
+``--window START END`` also prints each record's p50/p95 over frames [START, END) (and with
+``--over MS`` the share of those frames slower than MS), so runs of different lengths are
+compared over the same frames.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -22,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("records", type=Path, nargs="+", help="infinitevggt-bench --output files")
     parser.add_argument("--labels", nargs="*", default=None, help="one per record")
     parser.add_argument("--output", type=Path, required=True, help="PNG to write")
+    parser.add_argument(
+        "--window", type=int, nargs=2, metavar=("START", "END"), help="print p50/p95 over frames"
+    )
+    parser.add_argument("--over", type=float, help="with --window: share of frames above MS")
     args = parser.parse_args(argv)
     labels = args.labels or [path.stem for path in args.records]
     if len(labels) != len(args.records):
@@ -34,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         p50 = record["summary"]["ms_per_frame_p50"]
         ax.plot(range(len(latency)), latency, linewidth=0.8, label=f"{label}: p50 {p50:.1f} ms")
         machine = record.get("machine", {}).get("gpu", machine)
+        if args.window:
+            print(window_line(label, latency, *args.window, args.over))
     ax.set_xlabel("frame")
     ax.set_ylabel("engine ms per frame")
     ax.set_ylim(0, 100)
@@ -44,6 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     fig.savefig(args.output, dpi=110)
     print(args.output)
     return 0
+
+
+def window_line(
+    label: str, latency_ms: list[float], start: int, end: int, over_ms: float | None
+) -> str:
+    """``label: frames START-END p50 .. ms, p95 .. ms[, ..% over MS ms]``."""
+    window = np.asarray(latency_ms[start:end], dtype=np.float64)
+    if window.size == 0:
+        raise ValueError(f"{label}: no frames in [{start}, {end}) of {len(latency_ms)}")
+    line = (
+        f"{label}: frames {start}-{start + window.size} p50 {np.percentile(window, 50):.2f} ms, "
+        f"p95 {np.percentile(window, 95):.2f} ms"
+    )
+    if over_ms is not None:
+        line += f", {(window > over_ms).mean() * 100:.1f} % over {over_ms:g} ms"
+    return line
 
 
 if __name__ == "__main__":

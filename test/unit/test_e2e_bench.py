@@ -9,7 +9,6 @@ every frame's message bytes), in order; and the script must run without rclpy an
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -23,17 +22,13 @@ SMALL = ["--device", "cpu", "--preset", "tiny", "--frames", "5", "--warmup", "1"
          "--width", "112", "--height", "84", "--model-width", "84", "--digest"]  # fmt: skip
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("e2e_replay", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def load_script(benchmark_script):
+    return lambda: benchmark_script("e2e_replay")
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
+def reports(tmp_path_factory, load_script):
     output = tmp_path_factory.mktemp("e2e") / "e2e.json"
     # One process and engine for all four: image and jpeg, overlapped and one at a time.
     argv = [*SMALL, "--all-modes", "--latency-rate", "0", "--output", str(output)]
@@ -46,7 +41,7 @@ def test_all_modes_runs_each_input_with_and_without_overlap(reports):
     assert sorted(reports) == ["image", "image_sequential", "jpeg", "jpeg_sequential"]
 
 
-def test_one_mode_writes_one_report(tmp_path):
+def test_one_mode_writes_one_report(tmp_path, load_script):
     output = tmp_path / "one.json"
     assert load_script().main([*SMALL, "--input", "jpeg", "--output", str(output)]) == 0
     report = json.loads(output.read_text())
@@ -108,7 +103,7 @@ def test_the_script_runs_without_rclpy_and_rosbags(tmp_path):
     assert json.loads(output.read_text())["frames"] == 3
 
 
-def test_compile_blocks_follows_the_node_and_the_report_says_what_ran(reports):
+def test_compile_blocks_follows_the_node_and_the_report_says_what_ran(reports, load_script):
     """--[no-]compile-blocks is the node's compile_blocks, its default the node's (on); the
     report records what ran: on a CPU the engine runs eagerly whatever the option."""
     script = load_script()
@@ -120,7 +115,7 @@ def test_compile_blocks_follows_the_node_and_the_report_says_what_ran(reports):
     assert {report["compile_blocks"] for report in reports.values()} == {False}
 
 
-def test_a_gpu_profile_needs_a_cuda_device(tmp_path, capsys):
+def test_a_gpu_profile_needs_a_cuda_device(tmp_path, capsys, load_script):
     output = tmp_path / "profiled.json"
     argv = [*SMALL, "--profile-frames", "2", "--output", str(output)]
     assert load_script().main(argv) == 2

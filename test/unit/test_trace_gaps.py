@@ -5,22 +5,14 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "trace_gaps.py"
-
 
 @pytest.fixture(scope="module")
-def trace_gaps():
-    spec = importlib.util.spec_from_file_location("trace_gaps", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def trace_gaps(benchmark_script):
+    return benchmark_script("trace_gaps")
 
 
 def gpu(name, ts, dur, cat="kernel"):

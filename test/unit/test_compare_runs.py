@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The infinitevggt_ros authors
+"""benchmarks/compare_runs.py --window: the same frames' percentiles of records of any length."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def compare_runs(benchmark_script):
+    return benchmark_script("compare_runs")
+
+
+def record(path: Path, latency_ms: list[float]) -> Path:
+    summary = {"ms_per_frame_p50": 0.0}
+    path.write_text(json.dumps({"latency_ms": latency_ms, "summary": summary, "machine": {}}))
+    return path
+
+
+def test_window_figures_cover_only_the_frames_asked_for(tmp_path, capsys, compare_runs):
+    # Frames 0-9 are slow warm-up, 10-29 alternate 10 and 20 ms, 30+ are 100 ms.
+    latency = [500.0] * 10 + [10.0, 20.0] * 10 + [100.0] * 10
+    short = record(tmp_path / "short.json", [10.0] * 25)
+    argv = [str(record(tmp_path / "long.json", latency)), str(short), "--labels", "long", "short"]
+    argv += ["--window", "10", "30", "--over", "15", "--output", str(tmp_path / "c.png")]
+    assert compare_runs.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "long: frames 10-30 p50 15.00 ms, p95 20.00 ms, 50.0 % over 15 ms"
+    assert lines[1] == "short: frames 10-25 p50 10.00 ms, p95 10.00 ms, 0.0 % over 15 ms"
+
+
+def test_an_empty_window_is_refused(compare_runs):
+    with pytest.raises(ValueError, match=r"no frames in \[50, 60\) of 3"):
+        compare_runs.window_line("x", [1.0, 2.0, 3.0], 50, 60, None)
