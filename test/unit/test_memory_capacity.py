@@ -266,10 +266,15 @@ def test_budgets_use_the_scores_copied_at_the_frame_end_only_while_they_are_curr
     assert memory._host_scores is None
 
 
-def test_scores_stay_on_the_host_path_off_the_gpu():
-    """CPU scores are read directly: nothing is queued at end_frame."""
+def test_scores_stay_on_the_host_path_off_the_gpu(monkeypatch):
+    """CPU scores are read directly: end_frame neither stacks nor copies them."""
     memory = RollingKVMemory(MemoryConfig(), num_global_layers=2, camera_trunk_depth=1,
                              camera_iterations=1)  # fmt: skip
     memory.layer_scores = [torch.tensor(0.3), torch.tensor(0.6)]
+
+    def no_stacking() -> torch.Tensor:
+        raise AssertionError("end_frame stacked CPU scores for a host copy")
+
+    monkeypatch.setattr(memory, "_stacked_scores", no_stacking)
     memory.end_frame()
     assert memory._host_scores is None
