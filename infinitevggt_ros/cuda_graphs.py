@@ -9,7 +9,10 @@ have fixed shapes for a given image size. ``FrameGraphs`` captures each step onc
 CUDA graph and replays it on every later frame; only what depends on the memory (the
 KV update, the eviction and the attention over a memory whose length changes every
 frame) runs eagerly between the graphs, through the same ``AttentionCall.run`` as the
-eager program. Replayed frames compute exactly what the eager program computes.
+eager program. Calls to a memory that attends in place with fixed shapes, reading its
+positions from device memory (``model.program.InPlaceKVLayer``: the camera trunk's
+caches), are captured inside the steps instead. Replayed frames compute exactly what the
+eager program computes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 
 import torch
 
-from .model.program import AttentionCall, MemoryLookup, Program, run_program
+from .model.program import AttentionCall, InPlaceKVLayer, MemoryLookup, Program, run_program
 from .model.streamvggt import Predictions, StreamVGGT
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class FrameGraphs:
         self.calls: list[AttentionCall] = []  # between step i and i+1, on static buffers
         self.answers: list[torch.Tensor] = []  # where step i+1 reads call i's output
         self.outputs: Predictions | None = None
+        self.in_graph_calls = 0  # calls captured inside the steps
         self._buffers: dict[tuple[str, tuple[int, ...], torch.dtype], torch.Tensor] = {}
 
     @property
@@ -57,12 +61,17 @@ class FrameGraphs:
         image_hw: tuple[int, int],
         autocast_dtype: torch.dtype | None,
         device: torch.device,
+        memory: MemoryLookup | None = None,
     ) -> FrameGraphs:
         """Capture the program of a non-first streaming frame of size ``image_hw``.
 
-        Capturing has no effect on any memory: between the steps, each attention call
-        is answered by attention over the frame's own tokens (same shapes, same
-        kernels). Costs about two frames of eager compute.
+        Between the steps, each attention call is answered by attention over the frame's
+        own tokens (same shapes, same kernels), with no effect on any memory. Calls whose
+        slot ``memory`` resolves to an ``InPlaceKVLayer`` are captured inside the steps
+        and run for real while capturing (warm-up and one replay of each step): the
+        caller gives them positions that change nothing (``CameraMemory.plan_harmless``),
+        and the graphs read that memory's storage on every replay. Costs about two
+        frames of eager compute.
 
         Raises:
             GraphCaptureError: the program does something a CUDA graph cannot hold.
@@ -77,11 +86,21 @@ class FrameGraphs:
         def program() -> Program[Predictions]:
             return model.program(graphs.image, False, True, autocast_dtype)
 
+        def in_graph(call: AttentionCall) -> bool:
+            return (
+                memory is not None
+                and call.slot is not None
+                and isinstance(memory(call.slot), InPlaceKVLayer)
+            )
+
+        def warm_up_answer(call: AttentionCall) -> torch.Tensor:
+            return call.run(memory) if in_graph(call) else _answer_without_memory(call)
+
         # Warm up on the capture stream: libraries choose kernels and allocate their
         # workspaces for this stream before the capture, as CUDA graphs require.
         side.wait_stream(current)
         with torch.cuda.stream(side):
-            run_program(program(), answer=_answer_without_memory)
+            run_program(program(), answer=warm_up_answer)
         current.wait_stream(side)
         torch.cuda.synchronize(device)
         gc.collect()  # no garbage collection of CUDA tensors mid-capture
@@ -97,6 +116,9 @@ class FrameGraphs:
                     graph.capture_begin(pool=pool, capture_error_mode="thread_local")
                     try:
                         call = next(steps) if answer is None else steps.send(answer)
+                        while in_graph(call):
+                            graphs.in_graph_calls += 1
+                            call = steps.send(call.run(memory))
                         call = graphs._stage(call)
                     except StopIteration as done:
                         finished = done.value
@@ -119,10 +141,13 @@ class FrameGraphs:
             steps.close()
         torch.cuda.synchronize(device)
         logger.info(
-            "captured the frame program for %dx%d as %d CUDA graphs",
+            "captured the frame program for %dx%d as %d CUDA graphs (%d memory calls "
+            "inside them, %d between them)",
             height,
             width,
             len(graphs.steps),
+            graphs.in_graph_calls,
+            len(graphs.calls),
         )
         return graphs
 

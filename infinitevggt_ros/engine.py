@@ -281,9 +281,11 @@ class StreamEngine:
             logs why (``compile_unavailable_reason``). Costs compilation time at the first
             frame of each input size; Inductor's on-disk cache serves later starts.
         cuda_graphs: replay the fixed-shape steps of a frame as CUDA graphs
-            (``cuda_graphs.FrameGraphs``); the memory update and the attention over the
-            memory stay eager. ``"auto"``: on for CUDA devices. Capturing costs about two
-            frames' compute at the second frame of the first sequence of each image size.
+            (``cuda_graphs.FrameGraphs``); the global layers' memory update and attention
+            stay eager, the camera trunk's run inside the graphs. ``"auto"``: on for CUDA
+            devices. Capturing costs about two frames' compute at the second frame of the
+            first sequence of each image size, and again after a raised
+            ``camera_cache_budget`` reallocated the camera caches.
         memory_settings: override fields of ``memory`` (e.g. ``total_budget=None``).
     """
 
@@ -313,6 +315,7 @@ class StreamEngine:
             raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
         self.cuda_graphs = cuda_graphs
         self._frame_graphs: FrameGraphs | None = None
+        self._graphs_storage: tuple[int, ...] = ()  # camera storage the graphs read
         self._check_stream: torch.cuda.Stream | None = None  # see _value_summary_beside
         model = model.eval().requires_grad_(False)
         model.to(self.device)
@@ -416,15 +419,26 @@ class StreamEngine:
     def _graphs_for(
         self, image_hw: tuple[int, int], autocast: torch.dtype | None
     ) -> FrameGraphs | None:
-        """The CUDA graphs of this image size (captured on first use), or None: eager."""
+        """The CUDA graphs of this image size and camera-cache storage (captured on first
+        use, and again after the camera caches were reallocated), or None: eager."""
         if not self.cuda_graphs:
             return None
         graphs = self._frame_graphs
-        if graphs is not None and graphs.image_hw == image_hw:
+        storage = self._memory.camera.storage_key()
+        if graphs is not None and (graphs.image_hw, self._graphs_storage) == (image_hw, storage):
             return graphs
         self._frame_graphs = None  # one size at a time: release the old graphs' memory
+        memory = self._memory
+        memory.camera.plan_harmless()  # the camera calls run while capturing
         try:
-            self._frame_graphs = FrameGraphs.capture(self.model, image_hw, autocast, self.device)
+            self._frame_graphs = FrameGraphs.capture(
+                self.model,
+                image_hw,
+                autocast,
+                self.device,
+                memory_lookup(memory.global_layers, memory.camera_kv),
+            )
+            self._graphs_storage = storage
         except GraphCaptureError as error:
             logger.warning("%s; running eagerly from now on", error)
             self.cuda_graphs = False
@@ -507,6 +521,7 @@ class StreamEngine:
         memory = self._memory
         starts_sequence = memory.frames == 0
         autocast = None if self.dtype == torch.float32 else self.dtype
+        memory.reserve_for_next_frame()  # before any capture: graphs read these buffers
         graphs = None if starts_sequence else self._graphs_for((height, width), autocast)
         if graphs is not None and self._on_engine_gpu(image):
             # The first step reads no memory: it runs while the values are checked beside
@@ -521,6 +536,10 @@ class StreamEngine:
             if graphs is not None:
                 graphs.start(image)
         memory.begin_frame(self.model_config.tokens_per_frame(height, width))
+        if graphs is not None and memory.camera.storage_key() != self._graphs_storage:
+            # a budget raised by another thread since reserve_for_next_frame reallocated
+            # a camera cache: the graphs would read the old buffers
+            graphs = None
         try:
             if graphs is not None:
                 predictions = graphs.finish(memory_lookup(memory.global_layers, memory.camera_kv))

@@ -22,6 +22,7 @@ import torch
 from torch.profiler import record_function
 
 from . import eviction_kernels
+from .camera_memory import CameraKVCache, CameraMemory
 
 logger = logging.getLogger(__name__)
 
@@ -442,31 +443,27 @@ class RollingKVMemory:
         self._clamp_warned: set[str] = set()
 
     def _build_camera_layers(self) -> None:
-        if self.config.camera_cache == "reference":
-            shared = [
-                KVCacheLayer(f"camera_head.trunk.{b}", **self._capacity)
-                for b in range(self.camera_trunk_depth)
-            ]
-            self.camera_layers = [shared]
-            self.camera_kv = [shared] * self.camera_iterations
-        else:
-            self.camera_layers = [
-                [
-                    KVCacheLayer(f"camera_head.trunk.{b}@iter{i}", **self._capacity)
-                    for b in range(self.camera_trunk_depth)
-                ]
-                for i in range(self.camera_iterations)
-            ]
-            self.camera_kv = self.camera_layers
+        self.camera = CameraMemory(
+            self.config.camera_cache,
+            self.camera_trunk_depth,
+            self.camera_iterations,
+            self._capacity["granularity"],
+            self._capacity["slack"],
+        )
+        self.camera_layers: list[list[CameraKVCache]] = self.camera.rows_of_caches
+        self.camera_kv = self.camera.calls
 
-    def _all_camera_layers(self) -> list[KVCacheLayer]:
-        return [layer for row in self.camera_layers for layer in row]
+    def _all_camera_layers(self) -> list[CameraKVCache]:
+        return self.camera.caches
 
     def reset(self) -> None:
         """Forget everything; pending policy changes take effect now."""
         if self._pending is not None:
             self.config, self._pending = self._pending, None
-        self._build_camera_layers()
+        if self.config.camera_cache == self.camera.mode:
+            self.camera.reset()  # the storage stays: captured graphs keep reading it
+        else:
+            self._build_camera_layers()
         for layer in self.global_layers:
             layer.reset()
         self.frames = 0
@@ -545,7 +542,9 @@ class RollingKVMemory:
         done.record(torch.cuda.current_stream(stacked.device))
         self._host_scores = (tuple(self.layer_scores), host, done)
 
-    def _clamped(self, layer: KVCacheLayer, budget: int | None, minimum: int) -> int | None:
+    def _clamped(
+        self, layer: KVCacheLayer | CameraKVCache, budget: int | None, minimum: int
+    ) -> int | None:
         if budget is None or budget >= minimum:
             return budget
         if layer.name not in self._clamp_warned:
@@ -569,13 +568,27 @@ class RollingKVMemory:
             layer.budget_moves = adaptive
             layer.budget = self._clamped(layer, budget, global_anchor + tokens_per_frame)
             layer.evicted_this_frame = False
+        budgets, anchors = self._camera_budgets()
+        self.camera.reserve(budgets)  # a no-op after reserve_for_next_frame
+        self.camera.begin_frame(budgets, anchors)
+
+    def _camera_budgets(self) -> tuple[list[int | None], list[int]]:
+        """The next frame's budget and anchor of every camera cache."""
+        anchor_frames = min(self.frames + 1, self.config.anchor_frame_count())
         camera_budget = self.config.camera_cache_budget
         per_frame = self.camera_iterations if self.config.camera_cache == "reference" else 1
         if camera_budget is not None and self.config.camera_cache == "causal":
             camera_budget = max(1, camera_budget // self.camera_iterations)
-        for layer in self._all_camera_layers():
-            layer.anchor = anchor_frames * per_frame
-            layer.budget = self._clamped(layer, camera_budget, layer.anchor + per_frame)
+        anchor = anchor_frames * per_frame
+        caches = self._all_camera_layers()
+        budgets = [self._clamped(cache, camera_budget, anchor + per_frame) for cache in caches]
+        return budgets, [anchor] * len(caches)
+
+    def reserve_for_next_frame(self) -> None:
+        """Size the camera caches for the next frame's budgets (the kept tokens copied, no
+        token changes): before the frame's work, so that a graph captured for it reads the
+        buffers the frame uses (``CameraMemory.storage_key``)."""
+        self.camera.reserve(self._camera_budgets()[0])
 
     def end_frame(self) -> None:
         """Record the layers' diversity scores after a completed frame."""
@@ -590,14 +603,15 @@ class RollingKVMemory:
         if self.frames == 0:
             budgets = self.layer_budgets()
         camera_layers = self._all_camera_layers()
+        layers: list[KVCacheLayer | CameraKVCache] = [*self.global_layers, *camera_layers]
         return MemoryStats(
             frames=self.frames,
             cached_tokens=tuple(layer.length for layer in self.global_layers),
             camera_cached_tokens=tuple(layer.length for layer in camera_layers),
-            cache_bytes=sum(layer.nbytes for layer in self.global_layers + camera_layers),
+            cache_bytes=sum(layer.nbytes for layer in layers),
             layer_budgets=tuple(budgets),
             total_budget=self.config.total_budget,
             capacity_tokens=tuple(layer.capacity for layer in self.global_layers),
             camera_capacity_tokens=tuple(layer.capacity for layer in camera_layers),
-            reallocations=sum(layer.reallocations for layer in self.global_layers + camera_layers),
+            reallocations=sum(layer.reallocations for layer in layers),
         )

@@ -17,7 +17,7 @@ from torch import nn
 
 from .config import CameraHeadConfig, DPTHeadConfig, HeadOutputConfig
 from .layers import Block, Mlp
-from .program import AttentionCall, KVLayer, run_program
+from .program import AttentionCall, MemoryLayer, run_program
 
 POSE_ENCODING_DIM = 9  # t(3), quaternion xyzw (4), fov_h, fov_w
 
@@ -64,7 +64,7 @@ class CameraHead(nn.Module):
     def forward(
         self,
         camera_tokens: torch.Tensor,
-        trunk_kv: Sequence[Sequence[KVLayer]] | None = None,
+        trunk_kv: Sequence[Sequence[MemoryLayer]] | None = None,
     ) -> torch.Tensor:
         """Predict activated pose encodings.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 import torch
 
@@ -29,17 +29,35 @@ class KVLayer(Protocol):
         ...
 
 
+@runtime_checkable
+class InPlaceKVLayer(Protocol):
+    """A memory that stores and attends in one call with the same shapes on every frame,
+    reading its positions from device memory (``infinitevggt_ros.camera_memory``): a CUDA
+    graph may hold the call."""
+
+    def update_and_attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Store k/v [B, heads, N, D]; attend q to the memory -> [B, heads, Nq, D]."""
+        ...
+
+
+MemoryLayer = KVLayer | InPlaceKVLayer
+
+
 @torch.compiler.disable  # type: ignore[untyped-decorator]  # torch leaves it unannotated
 def attend_with_memory(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    kv_layer: KVLayer,
+    kv_layer: MemoryLayer,
     attn_mask: torch.Tensor | None,
     backend: str,
 ) -> torch.Tensor:
     """Store k/v in the memory and attend to all of it. Runs eagerly even inside a
     compiled block: the memory's length changes every frame and it keeps Python state."""
+    if isinstance(kv_layer, InPlaceKVLayer):
+        if attn_mask is not None:
+            raise ValueError("a memory that attends in place takes no attention mask")
+        return kv_layer.update_and_attend(q, k, v)
     k, v = kv_layer.update(k, v)
     return attend(q, k, v, attn_mask=attn_mask, backend=backend)
 
@@ -48,7 +66,7 @@ def attend_with_memory(
 # ("camera", iteration, block). Runners resolve it at every frame, so a captured program
 # stays valid when the memory replaces its layer objects (reset, policy change).
 MemorySlot = tuple[str, int] | tuple[str, int, int]
-MemoryLookup = Callable[[MemorySlot], KVLayer]
+MemoryLookup = Callable[[MemorySlot], MemoryLayer]
 ProgramResult = TypeVar("ProgramResult")
 
 

@@ -24,7 +24,7 @@ from .attention import ATTENTION_BACKENDS
 from .checkpoint import CheckpointError, load_weights
 from .config import PRESETS, ModelConfig
 from .layers import Attention
-from .program import AttentionCall, KVLayer, MemoryLookup, MemorySlot, run_program
+from .program import AttentionCall, KVLayer, MemoryLayer, MemoryLookup, MemorySlot, run_program
 
 # fov_h, fov_w: the last two channels of the 9-d pose encoding (heads.POSE_ENCODING_DIM).
 FOV_CHANNELS = slice(7, 9)
@@ -181,7 +181,7 @@ class StreamVGGT(nn.Module):
         images: torch.Tensor,
         starts_sequence: bool = True,
         global_kv: Sequence[KVLayer] | None = None,
-        camera_kv: Sequence[Sequence[KVLayer]] | None = None,
+        camera_kv: Sequence[Sequence[MemoryLayer]] | None = None,
         autocast_dtype: torch.dtype | None = None,
     ) -> Predictions:
         """Predict geometry for S consecutive frames of one sequence.
@@ -286,11 +286,11 @@ def resolve_checkpoint_path(path: str | Path) -> tuple[Path, dict[str, Any] | No
 
 
 def memory_lookup(
-    global_kv: Sequence[KVLayer], camera_kv: Sequence[Sequence[KVLayer]]
+    global_kv: Sequence[KVLayer], camera_kv: Sequence[Sequence[MemoryLayer]]
 ) -> MemoryLookup:
     """Resolve the memory slots of ``StreamVGGT.program`` against layer lists."""
 
-    def layer(slot: MemorySlot) -> KVLayer:
+    def layer(slot: MemorySlot) -> MemoryLayer:
         if slot[0] == "global":
             return global_kv[slot[1]]
         if len(slot) == 3:

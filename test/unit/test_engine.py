@@ -293,6 +293,44 @@ def test_on_a_gpu_bad_frames_checked_beside_the_first_graph_change_nothing():
         assert_same(a, b, atol=0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on a GPU machine)")
+def test_on_a_gpu_graphs_hold_the_camera_calls_and_equal_eager():
+    """The camera trunk's calls run inside the graphs (only the global layers' between
+    them), evicting, bitwise as eager; a reset keeps the graphs, a raised camera budget
+    (reallocated caches) captures them again."""
+    images = frames(30).cuda()
+
+    def engine(graphs: bool) -> StreamEngine:
+        model = StreamVGGT.from_random_weights("tiny", seed=3)
+        return StreamEngine(
+            model, device="cuda", total_budget=150, camera_cache_budget=12, cuda_graphs=graphs
+        )
+
+    def stream(engine: StreamEngine) -> list:
+        got = run(engine, images[:12])
+        engine.reset()
+        got += run(engine, images[12:20])
+        engine.update_memory(camera_cache_budget=40)
+        return got + run(engine, images[20:])
+
+    graphed, eager = engine(True), engine(False)
+    got = run(graphed, images[:12])
+    captured = graphed._frame_graphs
+    assert captured is not None
+    config = graphed.model_config.camera_head
+    assert captured.in_graph_calls == config.trunk_depth * config.num_iterations
+    assert len(captured.calls) == graphed.model_config.aggregator.depth
+    graphed.reset()
+    got += run(graphed, images[12:20])
+    assert graphed._frame_graphs is captured  # the camera storage outlived the reset
+    graphed.update_memory(camera_cache_budget=40)
+    got += run(graphed, images[20:])
+    assert graphed._frame_graphs is not captured  # captured again over the new buffers
+    assert graphed.stats().camera_cached_tokens == (40,) * config.trunk_depth  # full again
+    for a, b in zip(got, stream(eager), strict=True):
+        assert_same(a, b, atol=0)
+
+
 def test_random_weight_presets_and_dtype_names():
     engine = StreamEngine.from_random_weights("tiny", seed=0, dtype="float32", total_budget=500)
     assert engine.memory.total_budget == 500 and engine.dtype == torch.float32

@@ -205,9 +205,9 @@ def test_memory_stats_report_capacity_of_every_cache():
     pool = token_pool(6, 10, seed=6)
     for layer, (keys, values) in zip(memory.global_layers, pool, strict=False):
         layer.update(keys, values)
-    camera_layers = [layer for row in memory.camera_layers for layer in row]
-    for layer, (keys, values) in zip(camera_layers, pool, strict=False):
-        layer.update(keys[:, :, :1], values[:, :, :1])
+    camera_calls = [call for row in memory.camera_kv for call in row]
+    for call, (keys, values) in zip(camera_calls, pool, strict=False):
+        call.update_and_attend(keys[:, :, :1], keys[:, :, :1], values[:, :, :1])
     memory.end_frame()
     stats = memory.stats()
     assert stats.capacity_tokens == (16, 16)
