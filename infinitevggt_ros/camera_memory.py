@@ -32,6 +32,8 @@ import itertools
 
 import torch
 
+from . import camera_kernels
+
 _SERIALS = itertools.count()  # tells CameraMemory objects apart (an id() can be reused)
 
 # Columns of a call's row in the plan.
@@ -183,12 +185,18 @@ class CameraKVCache:
     ) -> torch.Tensor:
         """Store the token k/v [1, heads, 1, D] as ``row`` (int64 [4] on the device) says,
         evict at most one token, attend q [1, heads, 1, D] to the cache -> [1, heads, 1, D].
-        The same operations and shapes whatever the row holds."""
+        The same operations and shapes whatever the row holds: one Triton kernel where it
+        runs (``camera_kernels``), else the PyTorch operations below."""
         if self.keys is None:
             self.allocate(max(self._capacity_wanted, self._round_up(k.shape[2])), k)
         keys, values, inv_norms, positions = self.keys, self.values, self.inv_norms, self.positions
         assert keys is not None and values is not None
         assert inv_norms is not None and positions is not None
+        if camera_kernels.supports(q, k, v, keys, values):
+            try:
+                return camera_kernels.camera_call(q, k, v, keys, values, inv_norms, row)
+            except Exception as error:  # noqa: BLE001 - any kernel failure means: fall back
+                camera_kernels.SWITCH.disable(error)
         slot, anchor, evict, attended = row.unbind()
         at = slot.reshape(1)
         k, v = k.to(keys.dtype), v.to(values.dtype)

@@ -121,7 +121,7 @@ class FrameGraphs:
                             call = steps.send(call.run(memory))
                         call = graphs._stage(call)
                     except StopIteration as done:
-                        finished = done.value
+                        call, finished = None, done.value
                     finally:
                         graph.capture_end()
                 current.wait_stream(side)

@@ -4,9 +4,12 @@
 what the rolling memory's definition says (CPU, float32 tokens, the ``KVCacheLayer``
 PyTorch path as the reference), with every call's positions read from the device plan."""
 
+import os
+
 import pytest
 import torch
 
+from infinitevggt_ros import camera_kernels
 from infinitevggt_ros.camera_memory import CameraMemory
 from infinitevggt_ros.memory import KVCacheLayer, MemoryConfig, RollingKVMemory
 from infinitevggt_ros.model.program import InPlaceKVLayer
@@ -40,16 +43,43 @@ def camera_memory(iterations: int = 1, mode: str = "causal", slack: int = 16) ->
     return CameraMemory(mode, trunk_depth=1, iterations=iterations, granularity=8, slack=slack)
 
 
+INTERPRETED = camera_kernels.triton is not None and os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@pytest.fixture(params=["torch", "triton", "triton_small_parts"])
+def path(request, monkeypatch):
+    """Each test on the PyTorch path and on the kernels (in Triton's interpreter, without a
+    GPU: test/conftest.py sets TRITON_INTERPRET); ``triton_small_parts`` splits these small
+    caches into many parts, read a few at a time, as the release size's 4,160 slots are."""
+    if request.param.startswith("triton"):
+        if not INTERPRETED:
+            pytest.skip("needs Triton's interpreter (on a GPU: the CUDA-only engine test)")
+        monkeypatch.setattr(camera_kernels, "supports", lambda *tensors: True)
+        if request.param == "triton_small_parts":
+            monkeypatch.setattr(camera_kernels, "BLOCK", 2)
+            monkeypatch.setattr(camera_kernels, "BLOCKS_PER_PART", 2)
+            monkeypatch.setattr(camera_kernels, "PARTS_PER_STEP", 2)
+    else:
+        monkeypatch.setattr(camera_kernels, "supports", lambda *tensors: False)
+    monkeypatch.setattr(camera_kernels.SWITCH, "failure", None)
+    yield request.param
+    # a failing kernel falls back to the PyTorch path with a warning: not in these tests
+    assert camera_kernels.SWITCH.failure is None, camera_kernels.SWITCH.failure
+
+
 @pytest.mark.parametrize("updates_per_frame", [1, 3])
 @pytest.mark.parametrize(("budget", "anchor"), [(10, 3), (7, 0), (None, 3)])
-def test_keeps_and_attends_to_what_the_rolling_memory_keeps(updates_per_frame, budget, anchor):
+def test_keeps_and_attends_to_what_the_rolling_memory_keeps(
+    updates_per_frame, budget, anchor, path
+):
     """Token by token: the same tokens held per head as KVCacheLayer (append, then evict
     the least diverse candidate after the anchor), and attention over exactly them."""
     memory = camera_memory(updates_per_frame, "reference")
     cache = memory.caches[0]
     reference = KVCacheLayer("reference", granularity=8)
-    pool = iter(tokens(20 * updates_per_frame, seed=1))
-    for _frame in range(20):
+    frame_count = 20 if budget else 8  # unbounded: growth only (the interpreter is slow)
+    pool = iter(tokens(frame_count * updates_per_frame, seed=1))
+    for _frame in range(frame_count):
         memory.reserve([budget])
         memory.begin_frame([budget], [anchor])
         for update in range(updates_per_frame):
@@ -63,10 +93,10 @@ def test_keeps_and_attends_to_what_the_rolling_memory_keeps(updates_per_frame, b
             want = reference_attention(q, kept_keys, kept_values)
             torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
         assert cache.length == reference.length
-    assert cache.length == (budget or 20 * updates_per_frame)
+    assert cache.length == (budget or frame_count * updates_per_frame)
 
 
-def test_a_lowered_budget_trims_the_excess_at_the_next_frame():
+def test_a_lowered_budget_trims_the_excess_at_the_next_frame(path):
     """The excess goes at the frame's start, by the same scores KVCacheLayer evicts by."""
     memory = camera_memory()
     cache = memory.caches[0]
@@ -88,7 +118,7 @@ def test_a_lowered_budget_trims_the_excess_at_the_next_frame():
     assert cache.length == 5  # appended, then one evicted: the budget holds
 
 
-def test_harmless_plan_changes_no_token():
+def test_harmless_plan_changes_no_token(path):
     """Capture runs the calls for real under plan_harmless: the next frame is as if it had
     not happened, bitwise."""
     pool = tokens(15, seed=3)

@@ -310,7 +310,7 @@ def test_on_a_gpu_graphs_hold_the_camera_calls_and_equal_eager():
         got = run(engine, images[:12])
         engine.reset()
         got += run(engine, images[12:20])
-        engine.update_memory(camera_cache_budget=40)
+        engine.update_memory(camera_cache_budget=100)
         return got + run(engine, images[20:])
 
     graphed, eager = engine(True), engine(False)
@@ -323,10 +323,11 @@ def test_on_a_gpu_graphs_hold_the_camera_calls_and_equal_eager():
     graphed.reset()
     got += run(graphed, images[12:20])
     assert graphed._frame_graphs is captured  # the camera storage outlived the reset
-    graphed.update_memory(camera_cache_budget=40)
+    graphed.update_memory(camera_cache_budget=100)  # past the capacity (64 for 12)
     got += run(graphed, images[20:])
     assert graphed._frame_graphs is not captured  # captured again over the new buffers
-    assert graphed.stats().camera_cached_tokens == (40,) * config.trunk_depth  # full again
+    assert graphed.stats().camera_capacity_tokens == (128,) * config.trunk_depth
+    assert graphed.stats().camera_cached_tokens == (12 + 4 * 10,) * config.trunk_depth
     for a, b in zip(got, stream(eager), strict=True):
         assert_same(a, b, atol=0)
 
