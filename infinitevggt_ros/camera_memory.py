@@ -277,6 +277,7 @@ class CameraMemory:
             len(self.caches), self.updates_per_frame, _ROW, dtype=torch.int64
         )
         self._device_plan: torch.Tensor | None = None
+        self._copied: torch.cuda.Event | None = None  # the last upload from the pinned plan
         self._serial = next(_SERIALS)
 
     def reset(self) -> None:
@@ -296,31 +297,32 @@ class CameraMemory:
 
     def begin_frame(self, budgets: list[int | None], anchors: list[int]) -> None:
         """Trim caches over a lowered budget, plan the frame's calls, upload the plan."""
-        for index, (cache, budget, anchor) in enumerate(
-            zip(self.caches, budgets, anchors, strict=True)
-        ):
+        plans = []
+        for cache, budget, anchor in zip(self.caches, budgets, anchors, strict=True):
             cache.budget, cache.anchor = budget, anchor
             if budget is not None and cache.length > budget:
                 cache.trim(budget, min(anchor, budget))
-            rows = cache.plan(budget, min(anchor, budget) if budget is not None else anchor)
-            self._host_plan[index] = torch.tensor(rows, dtype=torch.int64)
-        self._upload()
+            plans.append(cache.plan(budget, min(anchor, budget) if budget is not None else anchor))
+        self._upload(plans)
 
     def plan_harmless(self) -> None:
         """A plan under which the calls change no cache's tokens: capture and its warm-up
         run the calls for real, and the next ``begin_frame`` plans over it."""
-        for index, cache in enumerate(self.caches):
-            self._host_plan[index] = torch.tensor(cache.harmless_rows(), dtype=torch.int64)
-        self._upload()
+        self._upload([cache.harmless_rows() for cache in self.caches])
 
-    def _upload(self) -> None:
+    def _upload(self, plans: list[list[list[int]]]) -> None:
+        """Write the rows of every cache into the host plan and copy it to the device."""
+        if self._copied is not None:
+            self._copied.synchronize()  # done long ago: the frame's outputs were waited for
+        self._host_plan.numpy()[...] = plans
         device_plan = self._device_plan
         if device_plan is None:
             return  # made at the first call, on the calls' device
         if device_plan.is_cuda:
-            # pinned: the copy is queued behind the work before it, and the caching host
-            # allocator keeps the block until the copy has run
-            device_plan.copy_(self._host_plan.pin_memory(), non_blocking=True)
+            # one pinned buffer, queued behind the work before it: no allocation a frame
+            device_plan.copy_(self._host_plan, non_blocking=True)
+            self._copied = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated
+            self._copied.record(torch.cuda.current_stream(device_plan.device))
         else:
             device_plan.copy_(self._host_plan)
 
@@ -329,6 +331,8 @@ class CameraMemory:
         plan = self._device_plan
         if plan is None or plan.device != device:
             plan = self._device_plan = self._host_plan.to(device)
+            if plan.is_cuda:
+                self._host_plan = self._host_plan.pin_memory()
         return plan[cache, update]
 
     def storage_key(self) -> tuple[int, ...]:
