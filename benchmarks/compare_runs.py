@@ -2,6 +2,8 @@
 # Copyright 2026 The infinitevggt_ros authors
 """Plot the per-frame engine time of several ``infinitevggt-bench`` JSON records side by side.
 
+Records of ``benchmarks/e2e_replay.py`` may be given too: their engine stage per frame
+(``engine_ms``, measured in the overlapped pipeline) is what is plotted and windowed.
 Usage: ``python3 benchmarks/compare_runs.py A.json B.json --labels a b --output cmp.png``;
 ``--window START END`` also prints each record's p50/p95 over frames [START, END) (and with
 ``--over MS`` the share of those frames slower than MS), so runs of different lengths are
@@ -38,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = ""
     for path, label in zip(args.records, labels, strict=True):
         record = json.loads(path.read_text())
-        latency = record["latency_ms"]
-        p50 = record["summary"]["ms_per_frame_p50"]
+        latency = engine_ms_per_frame(record)
+        p50 = float(np.percentile(latency, 50))
         ax.plot(range(len(latency)), latency, linewidth=0.8, label=f"{label}: p50 {p50:.1f} ms")
         machine = record.get("machine", {}).get("gpu", machine)
         if args.window:
@@ -54,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     fig.savefig(args.output, dpi=110)
     print(args.output)
     return 0
+
+
+def engine_ms_per_frame(record: dict) -> list[float]:
+    """A bench record's ``latency_ms``, or an e2e record's per-frame ``engine_ms``."""
+    if "latency_ms" in record and isinstance(record["latency_ms"], list):
+        return [float(ms) for ms in record["latency_ms"]]
+    if "per_frame" in record:
+        return [float(frame["engine_ms"]) for frame in record["per_frame"]]
+    raise ValueError(
+        "neither an infinitevggt-bench record (latency_ms) nor an e2e one (per_frame)"
+    )
 
 
 def window_line(

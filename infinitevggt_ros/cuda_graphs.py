@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -69,9 +71,8 @@ class FrameGraphs:
         own tokens (same shapes, same kernels), with no effect on any memory. Calls whose
         slot ``memory`` resolves to an ``InPlaceKVLayer`` are captured inside the steps
         and run for real while capturing (warm-up and one replay of each step): the
-        caller gives them positions that change nothing (``CameraMemory.plan_harmless``),
-        and the graphs read that memory's storage on every replay. Costs about two
-        frames of eager compute.
+        caller gives them positions that change nothing (``CameraMemory.plan_harmless``);
+        replays read that memory's storage. Costs about two frames of eager compute.
 
         Raises:
             GraphCaptureError: the program does something a CUDA graph cannot hold.
@@ -86,15 +87,15 @@ class FrameGraphs:
         def program() -> Program[Predictions]:
             return model.program(graphs.image, False, True, autocast_dtype)
 
-        def in_graph(call: AttentionCall) -> bool:
-            return (
-                memory is not None
-                and call.slot is not None
-                and isinstance(memory(call.slot), InPlaceKVLayer)
-            )
+        def in_graph(call: AttentionCall) -> MemoryLookup | None:
+            """``memory`` where the call runs inside the steps, else None."""
+            if memory is None or call.slot is None:
+                return None
+            return memory if isinstance(memory(call.slot), InPlaceKVLayer) else None
 
         def warm_up_answer(call: AttentionCall) -> torch.Tensor:
-            return call.run(memory) if in_graph(call) else _answer_without_memory(call)
+            in_memory = in_graph(call)
+            return call.run(in_memory) if in_memory is not None else _answer_without_memory(call)
 
         # Warm up on the capture stream: libraries choose kernels and allocate their
         # workspaces for this stream before the capture, as CUDA graphs require.
@@ -109,21 +110,7 @@ class FrameGraphs:
         answer: torch.Tensor | None = None
         try:
             while True:
-                graph = torch.cuda.CUDAGraph()
-                call: AttentionCall | None = None
-                finished: Predictions | None = None
-                with torch.cuda.stream(side):
-                    graph.capture_begin(pool=pool, capture_error_mode="thread_local")
-                    try:
-                        call = next(steps) if answer is None else steps.send(answer)
-                        while in_graph(call):
-                            graphs.in_graph_calls += 1
-                            call = steps.send(call.run(memory))
-                        call = graphs._stage(call)
-                    except StopIteration as done:
-                        call, finished = None, done.value
-                    finally:
-                        graph.capture_end()
+                graph, call, finished = graphs._capture_step(steps, answer, side, pool, in_graph)
                 current.wait_stream(side)
                 graph.replay()
                 graphs.steps.append(graph)
@@ -150,6 +137,32 @@ class FrameGraphs:
             len(graphs.calls),
         )
         return graphs
+
+    def _capture_step(
+        self,
+        steps: Program[Predictions],
+        answer: torch.Tensor | None,
+        side: torch.cuda.Stream,
+        pool: Any,  # torch.cuda.graph_pool_handle()
+        in_graph: Callable[[AttentionCall], MemoryLookup | None],
+    ) -> tuple[torch.cuda.CUDAGraph, AttentionCall | None, Predictions | None]:
+        """Capture the program from ``answer`` (None: its start) to its next call that
+        runs between the steps -> (graph, that call on static buffers or None, the
+        predictions once the program returned). Calls ``in_graph`` gives a memory for are
+        captured inside."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.stream(side):
+            graph.capture_begin(pool=pool, capture_error_mode="thread_local")
+            try:
+                call = next(steps) if answer is None else steps.send(answer)
+                while (memory := in_graph(call)) is not None:
+                    self.in_graph_calls += 1
+                    call = steps.send(call.run(memory))
+                return graph, self._stage(call), None
+            except StopIteration as done:
+                return graph, None, done.value
+            finally:
+                graph.capture_end()
 
     def _buffer(self, role: str, like: torch.Tensor) -> torch.Tensor:
         """A static tensor shaped like ``like``, shared by the steps (they run one after

@@ -36,3 +36,14 @@ def test_window_figures_cover_only_the_frames_asked_for(tmp_path, capsys, compar
 def test_an_empty_window_is_refused(compare_runs):
     with pytest.raises(ValueError, match=r"no frames in \[50, 60\) of 3"):
         compare_runs.window_line("x", [1.0, 2.0, 3.0], 50, 60, None)
+
+
+def test_e2e_records_are_windowed_by_their_engine_stage(tmp_path, capsys, compare_runs):
+    frames = [{"engine_ms": ms, "latency_ms": 999.0} for ms in [300.0] * 5 + [30.0, 40.0] * 5]
+    e2e = tmp_path / "e2e.json"
+    e2e.write_text(json.dumps({"per_frame": frames, "latency_ms": {"p50_ms": 999.0}}))
+    argv = [str(e2e), "--window", "5", "15", "--output", str(tmp_path / "c.png")]
+    assert compare_runs.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "e2e: frames 5-15 p50 35.00 ms, p95 40.00 ms"
+    with pytest.raises(ValueError, match="neither an infinitevggt-bench record"):
+        compare_runs.engine_ms_per_frame({"summary": {}})

@@ -158,3 +158,52 @@ def test_compile_blocks_compiles_only_what_a_frame_runs(monkeypatch):
     compiled = {name.split(" of ")[0] for name in counts}
     assert {"DPTHead.decode", "Scratch.fuse"} <= compiled
     assert all(counts.values()), [name for name, n in counts.items() if not n]
+
+
+class RecordingGraph:
+    """A test double of ``torch.cuda.CUDAGraph``: records that the capture was closed."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def capture_begin(self, pool, capture_error_mode) -> None:
+        self.events.append("begin")
+
+    def capture_end(self) -> None:
+        self.events.append("end")
+
+
+def test_capture_steps_hold_in_place_calls_and_stop_at_the_others(tiny_model, monkeypatch):
+    """The capture's control flow on the real program, without a GPU: calls to the camera
+    memory (in place) are answered inside a step, each other call ends one, the program's
+    end ends the last, and every capture is closed."""
+    import contextlib
+
+    from infinitevggt_ros import cuda_graphs
+
+    monkeypatch.setattr(cuda_graphs.torch.cuda, "CUDAGraph", RecordingGraph)
+    monkeypatch.setattr(cuda_graphs.torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    config = tiny_model.config
+    memory = streaming_memory(tiny_model, config.tokens_per_frame(28, 42))
+    lookup = memory_lookup(memory.global_layers, memory.camera_kv)
+    graphs = FrameGraphs(torch.full((1, 1, 3, 28, 42), 0.5))
+
+    def in_graph(call: AttentionCall):
+        return lookup if call.slot[0] == "camera" else None
+
+    steps = tiny_model.program(graphs.image, True, True, None)
+    answer, ended = None, []
+    with torch.inference_mode():
+        while True:
+            graph, call, finished = graphs._capture_step(steps, answer, None, None, in_graph)
+            ended.append(graph.events == ["begin", "end"])
+            if call is None:
+                break
+            assert call.slot[0] == "global"
+            answer = cuda_graphs._answer_without_memory(call)
+    assert finished is not None and tuple(finished.depth.shape[2:4]) == (28, 42)
+    camera = config.camera_head
+    assert graphs.in_graph_calls == camera.trunk_depth * camera.num_iterations
+    assert len(ended) == config.aggregator.depth + 1 and all(ended)
+    for cache in memory.camera.caches:  # the in-place calls ran: each stored its 4 tokens
+        assert cache.keys is not None and bool(cache.keys[:, :, :4].abs().sum(-1).gt(0).all())
