@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import torch
 
+from . import eviction_kernels
 from .triton_support import CachedLaunch, KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_CAMERA_KERNEL"
@@ -41,22 +42,14 @@ NUM_WARPS = 4
 
 
 def supports(*tensors: torch.Tensor) -> bool:
-    """CUDA tensors [1, heads, N, D], D a power of two from 16 to 256 with unit stride, and
-    the kernel not switched off (``SWITCH``)."""
-    if not SWITCH.enabled():
-        return False
-    for tensor in tensors:
-        dim = tensor.shape[-1]
-        if not (
-            tensor.is_cuda
-            and tensor.dim() == 4
-            and tensor.shape[0] == 1
-            and tensor.stride(-1) == 1
-            and 16 <= dim <= 256
-            and dim & (dim - 1) == 0
-        ):
-            return False
-    return True
+    """CUDA tensors in the layout the memory's kernels take (``eviction_kernels.layout_ok``:
+    [1, heads, N, D], D a power of two with unit stride), and the kernels not switched off
+    (``SWITCH``)."""
+    return (
+        SWITCH.enabled()
+        and all(tensor.is_cuda for tensor in tensors)
+        and eviction_kernels.layout_ok(*tensors)
+    )
 
 
 if triton is not None:
@@ -76,6 +69,15 @@ if triton is not None:
         ).to(tl.float32)
         inv = tl.load(inv_row + pos, mask=ok, other=0.0)
         return rows, inv, pos, ok
+
+    @triton.jit
+    def _first_highest(scores, slots, best, best_slot):
+        """(best, best_slot) after these scores of these slots: the highest score so far,
+        and of equals the first slot (``slots`` ascending, earlier calls earlier slots)."""
+        top = tl.max(scores, axis=0)
+        better = top > best
+        first = tl.min(tl.where(scores == top, slots, 2**30), axis=0)
+        return tl.where(better, top, best), tl.where(better, first, best_slot)
 
     @triton.jit
     def _new_token(k_ptr, keys, head, s_k_h, DIM: tl.constexpr):
@@ -132,12 +134,7 @@ if triton is not None:
                 s_key_n, DIM, BLOCK, BLOCKS,
             )  # fmt: skip
             scores = tl.where(ok, tl.sum(rows * mean[None, :], axis=1) * inv, float("-inf"))
-            top = tl.max(scores, axis=0)
-            better = top > best
-            best_slot = tl.where(
-                better, tl.min(tl.where(scores == top, pos, 2**30), axis=0), best_slot
-            )
-            best = tl.where(better, top, best)
+            best, best_slot = _first_highest(scores, pos, best, best_slot)
         tl.store(best_scores + head * n_parts + part, best)
         tl.store(best_slots + head * n_parts + part, best_slot)
         if part == 0:
@@ -165,12 +162,7 @@ if triton is not None:
                 best_scores + head * n_parts + index, mask=in_range, other=float("-inf")
             )
             slots = tl.load(best_slots + head * n_parts + index, mask=in_range, other=0)
-            top = tl.max(scores, axis=0)
-            better = top > best
-            best_slot = tl.where(
-                better, tl.min(tl.where(scores == top, slots, 2**30), axis=0), best_slot
-            )
-            best = tl.where(better, top, best)
+            best, best_slot = _first_highest(scores, slots, best, best_slot)
         best_slot = tl.where(tl.load(new_scores + head) > best, slot, best_slot)
         target = tl.where(evict != 0, best_slot, slot)
         key_rows = keys + head * s_key_h
