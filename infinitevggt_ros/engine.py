@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
+# Set to 0 to answer the camera trunk's calls between the CUDA graphs (eagerly, through the
+# same kernels) instead of inside them: an A/B switch for benchmarks.
+CAMERA_IN_GRAPH_SWITCH = "INFINITEVGGT_CAMERA_IN_GRAPH"
+
+
 # The KV buffers grow while the memory fills and per-frame activations come and go;
 # with expandable segments the CUDA caching allocator reserves about 10 GiB instead of
 # 18 GiB at the paper's budget (benchmarks/README.md). Read when CUDA first allocates.
@@ -430,13 +435,14 @@ class StreamEngine:
         self._frame_graphs = None  # one size at a time: release the old graphs' memory
         memory = self._memory
         memory.camera.plan_harmless()  # the camera calls run while capturing
+        in_graph = os.environ.get(CAMERA_IN_GRAPH_SWITCH, "1").strip() != "0"
         try:
             self._frame_graphs = FrameGraphs.capture(
                 self.model,
                 image_hw,
                 autocast,
                 self.device,
-                memory_lookup(memory.global_layers, memory.camera_kv),
+                memory_lookup(memory.global_layers, memory.camera_kv) if in_graph else None,
             )
             self._graphs_storage = storage
         except GraphCaptureError as error:

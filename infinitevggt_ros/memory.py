@@ -2,11 +2,13 @@
 # Copyright 2026 The infinitevggt_ros authors
 """Rolling KV memory: InfiniteVGGT's bounded, diversity-pruned attention caches.
 
-Every global-attention block and every camera-trunk block reads and writes one
-``KVCacheLayer``. Buffers are preallocated and written in place (no per-frame
-concatenation of the whole cache). When a layer holds more tokens than its budget,
-it keeps the anchor tokens plus the candidates whose unit keys are least aligned
-with the candidates' mean unit key (the most diverse ones), per head.
+Every global-attention block reads and writes one ``KVCacheLayer``; the camera trunk's
+blocks read and write the caches of ``camera_memory`` (fixed capacity, positions on the
+device, so CUDA graphs hold their calls), evicted by the same rule. Buffers are
+preallocated and written in place (no per-frame concatenation of the whole cache). When
+a layer holds more tokens than its budget, it keeps the anchor tokens plus the candidates
+whose unit keys are least aligned with the candidates' mean unit key (the most diverse
+ones), per head.
 
 All sequence state lives here, owned by one engine; ``reset()`` starts anew.
 """

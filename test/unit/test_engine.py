@@ -332,6 +332,39 @@ def test_on_a_gpu_graphs_hold_the_camera_calls_and_equal_eager():
         assert_same(a, b, atol=0)
 
 
+@pytest.mark.parametrize(("switch", "in_graph"), [(None, True), ("1", True), ("0", False)])
+def test_camera_calls_go_inside_the_graphs_unless_switched_off(
+    tiny_model, monkeypatch, switch, in_graph
+):
+    """What the engine asks FrameGraphs to capture (CPU: the capture is a test double):
+    the memory lookup, so that the camera calls run inside the graphs, unless
+    INFINITEVGGT_CAMERA_IN_GRAPH=0 (A/B runs)."""
+    from infinitevggt_ros import engine as engine_module
+
+    asked = []
+
+    def capture(model, image_hw, autocast, device, memory=None):
+        asked.append(memory)
+        # before the frame's begin_frame: the memory is as the last frame left it
+        assert engine.stats() == before
+        raise engine_module.GraphCaptureError("test double: no capture on the CPU")
+
+    if switch is None:
+        monkeypatch.delenv(engine_module.CAMERA_IN_GRAPH_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(engine_module.CAMERA_IN_GRAPH_SWITCH, switch)
+    monkeypatch.setattr(engine_module.FrameGraphs, "capture", capture)
+    engine = StreamEngine(tiny_model, total_budget=150)
+    engine.step(frames(1)[0])
+    before = engine.stats()
+    engine.cuda_graphs = True  # as on a GPU: the next frame captures
+    engine.step(frames(2)[1])
+    assert len(asked) == 1 and (asked[0] is not None) == in_graph
+    if in_graph:
+        assert asked[0](("camera", 0, 0)) is engine._memory.camera_kv[0][0]
+    assert engine.cuda_graphs is False  # a failed capture leaves the engine eager
+
+
 def test_random_weight_presets_and_dtype_names():
     engine = StreamEngine.from_random_weights("tiny", seed=0, dtype="float32", total_budget=500)
     assert engine.memory.total_budget == 500 and engine.dtype == torch.float32
