@@ -6,8 +6,8 @@ Records of ``benchmarks/e2e_replay.py`` may be given too: their engine stage per
 (``engine_ms``, measured in the overlapped pipeline) is what is plotted and windowed.
 Usage: ``python3 benchmarks/compare_runs.py A.json B.json --labels a b --output cmp.png``;
 ``--window START END`` also prints each record's p50/p95 over frames [START, END) (and with
-``--over MS`` the share of those frames slower than MS), so runs of different lengths are
-compared over the same frames.
+``--over MS`` the share of those frames slower than MS, and with ``--list`` which frames),
+so runs of different lengths are compared over the same frames.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         "--window", type=int, nargs=2, metavar=("START", "END"), help="print p50/p95 over frames"
     )
     parser.add_argument("--over", type=float, help="with --window: share of frames above MS")
+    parser.add_argument(
+        "--list", action="store_true", help="with --over: also the frames above MS (index: ms)"
+    )
     args = parser.parse_args(argv)
     labels = args.labels or [path.stem for path in args.records]
     if len(labels) != len(args.records):
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         machine = record.get("machine", {}).get("gpu", machine)
         if args.window:
             print(window_line(label, latency, *args.window, args.over))
+            if args.list and args.over is not None:
+                print(frames_over(latency, *args.window, args.over))
     ax.set_xlabel("frame")
     ax.set_ylabel("engine ms per frame")
     ax.set_ylim(0, 100)
@@ -83,6 +88,16 @@ def window_line(
     if over_ms is not None:
         line += f", {(window > over_ms).mean() * 100:.1f} % over {over_ms:g} ms"
     return line
+
+
+def frames_over(latency_ms: list[float], start: int, end: int, over_ms: float) -> str:
+    """``  over MS ms: index: ms, ...`` of the frames in [start, end) slower than MS."""
+    slow = [
+        f"{index}: {ms:.0f}"
+        for index, ms in enumerate(latency_ms[start:end], start)
+        if ms > over_ms
+    ]
+    return f"  over {over_ms:g} ms: {', '.join(slow) or 'none'}"
 
 
 if __name__ == "__main__":

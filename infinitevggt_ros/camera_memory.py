@@ -36,9 +36,7 @@ from . import camera_kernels
 
 _SERIALS = itertools.count()  # tells CameraMemory objects apart (an id() can be reused)
 
-# Columns of a call's row in the plan.
-SLOT, ANCHOR, EVICT, ATTENDED = range(4)
-_ROW = 4
+_ROW = 4  # a call's row of the plan: slot, anchor, evict (0/1), attended
 
 
 def _masked_scores(
@@ -81,15 +79,13 @@ class CameraKVCache:
         self.positions: torch.Tensor | None = None  # arange(capacity) on the device
         self.length = 0  # tokens held once the planned frame has run
         self.anchor = 0
-        self.budget: int | None = None
         self.reallocations = 0  # since the last reset
-        self.storage_version = 0  # allocations ever (reset keeps it): see in_graph_key
+        self.storage_version = 0  # allocations ever (reset keeps it): see storage_key
         self._capacity_wanted = 0  # set by reserve before the first allocation
 
     def reset(self) -> None:
         """Forget the tokens; the buffers stay (a captured graph keeps reading them)."""
         self.length = self.anchor = 0
-        self.budget = None
         self.reallocations = 0
 
     @property
@@ -185,8 +181,8 @@ class CameraKVCache:
     ) -> torch.Tensor:
         """Store the token k/v [1, heads, 1, D] as ``row`` (int64 [4] on the device) says,
         evict at most one token, attend q [1, heads, 1, D] to the cache -> [1, heads, 1, D].
-        The same operations and shapes whatever the row holds: one Triton kernel where it
-        runs (``camera_kernels``), else the PyTorch operations below."""
+        The same operations and shapes whatever the row holds: four Triton launches where
+        they run (``camera_kernels``), else the PyTorch operations below."""
         if self.keys is None:
             self.allocate(max(self._capacity_wanted, self._round_up(k.shape[2])), k)
         keys, values, inv_norms, positions = self.keys, self.values, self.inv_norms, self.positions
@@ -258,7 +254,6 @@ class CameraMemory:
             self.calls = [
                 [CameraCall(self, b, i) for b in range(trunk_depth)] for i in range(iterations)
             ]
-            self.rows_of_caches = [self.caches]
         else:
             self.caches = [
                 CameraKVCache(f"camera_head.trunk.{b}@iter{i}", 1, granularity, slack)
@@ -268,9 +263,6 @@ class CameraMemory:
             self.calls = [
                 [CameraCall(self, i * trunk_depth + b, 0) for b in range(trunk_depth)]
                 for i in range(iterations)
-            ]
-            self.rows_of_caches = [
-                self.caches[i * trunk_depth : (i + 1) * trunk_depth] for i in range(iterations)
             ]
         self.updates_per_frame = self.caches[0].updates_per_frame
         self._host_plan = torch.zeros(
@@ -299,10 +291,10 @@ class CameraMemory:
         """Trim caches over a lowered budget, plan the frame's calls, upload the plan."""
         plans = []
         for cache, budget, anchor in zip(self.caches, budgets, anchors, strict=True):
-            cache.budget, cache.anchor = budget, anchor
+            cache.anchor = anchor if budget is None else min(anchor, budget)
             if budget is not None and cache.length > budget:
-                cache.trim(budget, min(anchor, budget))
-            plans.append(cache.plan(budget, min(anchor, budget) if budget is not None else anchor))
+                cache.trim(budget, cache.anchor)
+            plans.append(cache.plan(budget, cache.anchor))
         self._upload(plans)
 
     def plan_harmless(self) -> None:

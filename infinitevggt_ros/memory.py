@@ -452,7 +452,6 @@ class RollingKVMemory:
             self._capacity["granularity"],
             self._capacity["slack"],
         )
-        self.camera_layers: list[list[CameraKVCache]] = self.camera.rows_of_caches
         self.camera_kv = self.camera.calls
 
     def _all_camera_layers(self) -> list[CameraKVCache]:

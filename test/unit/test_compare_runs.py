@@ -47,3 +47,12 @@ def test_e2e_records_are_windowed_by_their_engine_stage(tmp_path, capsys, compar
     assert capsys.readouterr().out.splitlines()[0] == "e2e: frames 5-15 p50 35.00 ms, p95 40.00 ms"
     with pytest.raises(ValueError, match="neither an infinitevggt-bench record"):
         compare_runs.engine_ms_per_frame({"summary": {}})
+
+
+def test_list_names_the_slow_frames_of_the_window(tmp_path, capsys, compare_runs):
+    latency = [900.0, 10.0, 250.0, 10.0, 3000.0, 12.0]
+    argv = [str(record(tmp_path / "r.json", latency)), "--window", "1", "6", "--over", "100"]
+    argv += ["--list", "--output", str(tmp_path / "c.png")]
+    assert compare_runs.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "  over 100 ms: 2: 250, 4: 3000"
+    assert compare_runs.frames_over(latency, 5, 6, 100.0) == "  over 100 ms: none"
