@@ -121,3 +121,24 @@ def test_a_gpu_profile_needs_a_cuda_device(tmp_path, capsys, load_script):
     assert load_script().main(argv) == 2
     assert "--profile-frames needs a CUDA device" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_the_latest_policy_drops_as_the_node_does_and_keeps_the_newest(tmp_path, load_script):
+    """Twelve messages handed in within about 12 ms while the engine's first frame takes far
+    longer: as with the node's process_policy latest, messages not yet started are replaced
+    by newer ones; the last one is always processed, processed frames stay in order, and
+    processed + dropped is what was handed in. The default policy (all) drops none."""
+    output = tmp_path / "latest.json"
+    argv = [*SMALL, "--frames", "12", "--rate", "1000", "--process-policy", "latest"]
+    assert load_script().main([*argv, "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    indices = [record["index"] for record in report["per_frame"]]
+    assert report["process_policy"] == "latest" and report["dropped_frames"] >= 1
+    assert report["frames"] + report["dropped_frames"] == 12
+    assert indices == sorted(indices) and indices[0] == 0 and indices[-1] == 11
+    assert len(indices) == report["frames"]
+
+
+def test_the_default_policy_processes_every_message(reports):
+    for name, report in reports.items():
+        assert report["process_policy"] == "all" and report["dropped_frames"] == 0, name
