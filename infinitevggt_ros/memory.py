@@ -239,19 +239,32 @@ class KVCacheLayer:
     def _round_up(self, tokens: int) -> int:
         return -(-tokens // self.granularity) * self.granularity
 
-    def _reallocate(self, capacity: int, like: torch.Tensor) -> None:
-        """New buffers of ``capacity`` tokens holding the kept [0, length) part; the old
-        ones are dropped here (the caller keeps no reference to them)."""
-        batch, heads, _, dim = like.shape
-        keys = like.new_empty(batch, heads, capacity, dim)
-        values = like.new_empty(batch, heads, capacity, dim)
-        inv_norms = like.new_empty(batch, heads, capacity, dtype=torch.float32)
-        if self.length:
-            old_keys, old_values, old_inv_norms = self._buffers()
-            keys[:, :, : self.length] = old_keys[:, :, : self.length]
-            values[:, :, : self.length] = old_values[:, :, : self.length]
-            inv_norms[:, :, : self.length] = old_inv_norms[:, :, : self.length]
-        self.keys, self.values, self.inv_norms = keys, values, inv_norms
+    def _reallocate(self, capacity: int, like: torch.Tensor | None = None) -> None:
+        """New buffers of ``capacity`` tokens holding the kept [0, length) part, shaped
+        and typed as ``like`` (the incoming keys; None: as the buffers are now).
+
+        One buffer at a time, each old one dropped before the next new one is allocated
+        (the caller keeps no reference to them): a reallocation then holds at most one
+        buffer twice, not the whole layer (at release size a layer's keys and its values
+        are about 100 MB each, and budgets move every frame, so reallocations happen in
+        the steady state and their transient is part of the peak memory).
+        """
+        source = self._buffers()[0] if like is None else like  # None: shaped as now
+        batch, heads, _, dim = source.shape
+        dtype, device, kept = source.dtype, source.device, self.length
+        del source, like
+        shapes: dict[str, tuple[tuple[int, ...], torch.dtype]] = {
+            "keys": ((batch, heads, capacity, dim), dtype),
+            "values": ((batch, heads, capacity, dim), dtype),
+            "inv_norms": ((batch, heads, capacity), torch.float32),
+        }
+        for name, (shape, buffer_dtype) in shapes.items():
+            old = getattr(self, name)
+            buffer = torch.empty(shape, dtype=buffer_dtype, device=device)
+            if kept:
+                buffer[:, :, :kept] = old[:, :, :kept]
+            setattr(self, name, buffer)
+            del old, buffer
         self.reallocations += 1
 
     def _ensure_capacity(self, needed: int, like: torch.Tensor) -> None:
@@ -277,7 +290,7 @@ class KVCacheLayer:
             return
         needed = self._round_up(self.budget + incoming)
         if self.capacity > needed + self.slack and self.length <= needed:
-            self._reallocate(needed + self.headroom, self.keys)
+            self._reallocate(needed + self.headroom)
             self._sized_to_budget = True
 
     def update(
@@ -285,16 +298,18 @@ class KVCacheLayer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Append keys/values [B, heads, N, D], evict down to the budget if over it, and
         return the memory to attend to: ([B, heads, L, D], [B, heads, L, D])."""
-        if self.keys is not None:
-            stored_keys, stored_values, _ = self._buffers()
-            keys, values = keys.to(stored_keys.dtype), values.to(stored_values.dtype)
+        # No local reference to a buffer lives across a reallocation (_reallocate frees
+        # the old buffers one by one).
+        if self.keys is not None and self.values is not None:
+            keys, values = keys.to(self.keys.dtype), values.to(self.values.dtype)
         start, end = self.length, self.length + keys.shape[2]
         self._ensure_capacity(end, keys)
-        key_buffer, value_buffer, inv_norm_buffer = self._buffers()
         if not self._append_with_kernel(keys, values, start):
+            key_buffer, value_buffer, inv_norm_buffer = self._buffers()
             key_buffer[:, :, start:end] = keys
             value_buffer[:, :, start:end] = values
             inv_norm_buffer[:, :, start:end] = inverse_key_norms(keys)
+            del key_buffer, value_buffer, inv_norm_buffer
         self.length = end
         if self.budget is not None and self.length > self.budget:
             with record_function("eviction"):

@@ -170,6 +170,54 @@ def test_rule_in_numbers_and_the_old_buffer_is_released():
     assert layer.capacity * (2 * HEADS * DIM + HEADS) * 4 == layer.nbytes
 
 
+def _live_buffer_peaks(monkeypatch, layer: KVCacheLayer, run) -> list[int]:
+    """Runs ``run()`` and returns, at every new buffer the layer allocates, the bytes of its
+    buffers then alive (old and new; weak references, so only what really lives counts)."""
+    alive: list[weakref.ref] = (
+        [weakref.ref(t) for t in layer._buffers()] if layer.keys is not None else []
+    )
+    peaks: list[int] = []
+    allocate = torch.empty
+
+    def tracked_empty(*args, **kwargs):
+        buffer = allocate(*args, **kwargs)
+        live = [ref() for ref in alive]
+        peaks.append(buffer.nbytes + sum(t.nbytes for t in live if t is not None))
+        alive.append(weakref.ref(buffer))
+        return buffer
+
+    monkeypatch.setattr(torch, "empty", tracked_empty)
+    run()
+    monkeypatch.setattr(torch, "empty", allocate)
+    return peaks
+
+
+def test_a_reallocation_holds_one_buffer_twice_at_most(monkeypatch):
+    """Growth (a risen budget) and shrinkage (a fallen one, after eviction): while the keys,
+    values and inverse norms move to their new buffers, each old buffer is freed before
+    the next new one is allocated, so the layer never holds more than its buffers plus the
+    largest of them (old and new of all three at once doubled a 200 MB layer's memory)."""
+    layer = KVCacheLayer("layer", growth=1.5, granularity=8, slack=32)
+    layer.anchor, layer.budget = 4, 40
+    pool = token_pool(20, 4, seed=7)
+    for keys, values in pool[:12]:
+        layer.update(keys, values)
+    moves = []
+    for budget, update in ((60, pool[12]), (60, pool[13]), (60, pool[14]), (20, pool[15])):
+        layer.budget = budget
+        before = layer.nbytes, layer.capacity
+        peaks = _live_buffer_peaks(monkeypatch, layer, lambda u=update: layer.update(*u))
+        after = layer.nbytes
+        if layer.capacity == before[1]:
+            assert peaks == []  # no reallocation at this update
+            continue
+        moves.append("grew" if layer.capacity > before[1] else "shrank")
+        largest_new = after // (2 * HEADS * DIM + HEADS) * HEADS * DIM  # its keys (or values)
+        assert len(peaks) == 3
+        assert max(peaks) <= max(before[0], after) + largest_new, (budget, peaks)
+    assert moves == ["grew", "shrank"]
+
+
 def test_moving_budgets_fill_to_the_middle_of_the_band():
     fixed = KVCacheLayer("fixed", granularity=8, slack=32)
     moving = KVCacheLayer("moving", granularity=8, slack=32)
