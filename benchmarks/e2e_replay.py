@@ -16,10 +16,12 @@ its messages built, p50/p95, and the p50/mean of each stage, after ``--warmup`` 
 with the stages overlapping (default) or one frame at a time (``--no-overlap``). Messages
 are handed in as fast as the pipeline takes them (``--rate 0``: throughput; the latency then
 includes waiting in the bounded queues), or at a camera's rate (``--rate 30``: latency).
-``--process-policy latest`` drops as the node's default ``process_policy`` does: a message
-still waiting for the first stage is replaced by a newer one (``dropped_frames``), so the
-latency is that of the frames a live node publishes; ``all`` (the default here, as the
-recorded runs used) hands every message in and waits for room.
+``--process-policy latest`` drops newest-first as the node's default ``process_policy``
+does: a message still waiting for the first stage (decode) is replaced by a newer one
+(``dropped_frames``; the node replaces a prepared image waiting for the engine, the same
+rule one stage later), so the latency is about that of the frames a live node publishes;
+``all`` (the default here, as the recorded runs used) hands every message in and waits for
+room.
 
 Runs without ROS: the message classes come from ``.gpu_site/`` (pure-Python copies made by
 ``benchmarks/make_gpu_site.sh``); no rclpy, no rosbags; JPEG through Pillow, as decode.py.
