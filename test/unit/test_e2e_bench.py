@@ -142,3 +142,25 @@ def test_the_latest_policy_drops_as_the_node_does_and_keeps_the_newest(tmp_path,
 def test_the_default_policy_processes_every_message(reports):
     for name, report in reports.items():
         assert report["process_policy"] == "all" and report["dropped_frames"] == 0, name
+
+
+def test_an_engine_warm_up_is_discarded_and_the_run_starts_a_new_sequence(
+    tmp_path, load_script, reports
+):
+    """Three messages run before the measured run and are discarded; the engine's reset then
+    starts a new sequence: every frame's message bytes equal those of a run without it."""
+    output = tmp_path / "warm.json"
+    argv = [*SMALL, "--input", "jpeg", "--engine-warm-up", "3", "--output", str(output)]
+    assert load_script().main(argv) == 0
+    report = json.loads(output.read_text())
+    assert report["engine_warm_up_frames"] == 3 and report["frames"] == 5
+    digests = [record["digest"] for record in report["per_frame"]]
+    assert digests == [record["digest"] for record in reports["jpeg"]["per_frame"]]
+    assert reports["jpeg"]["engine_warm_up_frames"] == 0
+
+
+def test_an_engine_warm_up_longer_than_the_run_is_refused(tmp_path, capsys, load_script):
+    output = tmp_path / "warm.json"
+    assert load_script().main([*SMALL, "--engine-warm-up", "6", "--output", str(output)]) == 2
+    assert "--engine-warm-up must be in [0, --frames 5]" in capsys.readouterr().err
+    assert not output.exists()
