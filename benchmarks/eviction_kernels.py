@@ -8,8 +8,11 @@ against the PyTorch path of ``memory.KVCacheLayer``, at the release model's laye
 Agreement: the diversity scores (float32 kernels vs the bf16 matrix products of the PyTorch
 path), the evicted sets that ``torch.topk`` picks from each, and, for the same evicted set,
 exactly the same kept tokens with their keys, values and inverse norms intact (tokens are
-tagged by id). Speed: one layer's append + eviction, CUDA events, both paths; and each part
-of the Triton path alone (the scores at 1-8 blocks per program, ``torch.topk``, the moves).
+tagged by id); ``select_highest`` against ``torch.topk`` on the same scores (the same set,
+ascending). Speed: one layer's append + eviction, CUDA events, both paths; each part of the
+Triton path alone (the scores at 1-8 blocks per program, the selection at several part sizes
+against ``torch.topk``, the moves); and the host's microseconds per call of the
+selection and of ``torch.topk``, launched back to back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -50,6 +54,69 @@ def check_scores(keys: torch.Tensor, inv: torch.Tensor, anchor: int, evict: int)
         "mean_score_abs_diff": float((reference.mean() - mean).abs()),
         "evicted_set_overlap": same / top_ref.numel(),
     }
+
+
+def valid_highest(scores: torch.Tensor, selected: torch.Tensor, count: int) -> bool:
+    """``selected`` [1, heads, count] is a set of the ``count`` highest scores per head,
+    ascending, with no index twice (whatever the ties)."""
+    for head in range(scores.shape[1]):
+        chosen = selected[0, head].long()
+        if chosen.min() < 0 or chosen.max() >= scores.shape[2]:
+            return False
+        mask = torch.zeros(scores.shape[2], dtype=torch.bool, device=scores.device)
+        mask[chosen] = True
+        row = scores[0, head]
+        if int(mask.sum()) != count or not torch.equal(chosen, chosen.sort().values):
+            return False
+        if (~mask).any() and row[~mask].max() > row[mask].min():
+            return False
+    return True
+
+
+def check_selection(keys: torch.Tensor, inv: torch.Tensor, anchor: int, evict: int) -> dict:
+    """``select_highest`` on the Triton scores: ``torch.topk``'s indices, sorted; on scores
+    with many exact ties (rounded, as the engine's repeated special tokens give), a valid
+    set of the highest; for both digit layouts."""
+    scores, _ = eviction_kernels.diversity_scores(keys, inv, anchor, keys.shape[2])
+    expected = torch.topk(scores, evict, dim=-1).indices.sort(dim=-1).values
+    tied = (scores * 64).round() / 64
+    result: dict = {"distinct_scores": bool(scores.unique().numel() == scores.numel())}
+    for name, digits in (("11_bit", eviction_kernels.SELECT_DIGITS_11),
+                         ("8_bit", eviction_kernels.SELECT_DIGITS_8)):  # fmt: skip
+        selected = eviction_kernels.select_highest(scores, evict, digits=digits).long()
+        result[f"same_as_topk_{name}"] = bool(torch.equal(selected, expected))
+        result[f"heads_differing_{name}"] = int((selected != expected).any(dim=-1).sum())
+        for count in (1, evict, 20_000):
+            chosen = eviction_kernels.select_highest(tied, count, digits=digits)
+            result[f"valid_with_ties_{name}_{count}"] = valid_highest(tied, chosen, count)
+        result[f"random_cases_wrong_{name}"] = random_cases_wrong(evict, digits)
+    return result
+
+
+def random_cases_wrong(count: int, digits: tuple, cases: int = 40) -> int:
+    """Of ``cases`` random normal score sets (16 heads, 2,001-130,000 scores each), how many
+    the selection gets wrong against ``torch.topk``'s sorted indices."""
+    generator = torch.Generator(device="cuda").manual_seed(5)
+    wrong = 0
+    for case in range(cases):
+        n = (51_041, 50_000, 2_001, 130_000)[case % 4]
+        scores = torch.randn(1, 16, n, device="cuda", generator=generator)
+        selected = eviction_kernels.select_highest(scores, count, digits=digits).long()
+        expected = torch.topk(scores, count, dim=-1).indices.sort(dim=-1).values
+        wrong += not torch.equal(selected, expected)
+    return wrong
+
+
+def host_us(call, repeats: int) -> float:
+    """Host microseconds per call, launched back to back (one sync before and after)."""
+    call()
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        call()
+    elapsed = time.perf_counter() - started
+    torch.cuda.synchronize()
+    return elapsed / repeats * 1e6
 
 
 def check_moves(heads: int, budget: int, evict: int, anchor: int, dim: int) -> dict:
@@ -109,7 +176,22 @@ def time_parts(heads: int, budget: int, evict: int, dim: int, repeats: int) -> d
     parts["topk"] = device_ms(
         lambda: torch.topk(scores, evict, dim=-1, largest=True, sorted=False), repeats
     )
+    for name, digits in (("11_bit", eviction_kernels.SELECT_DIGITS_11),
+                         ("8_bit", eviction_kernels.SELECT_DIGITS_8)):  # fmt: skip
+        for part in (1024, 2048, 4096):
+            parts[f"select_{name}_parts_of_{part}"] = device_ms(
+                lambda part=part, digits=digits: eviction_kernels.select_highest(
+                    scores, evict, part, digits
+                ),
+                repeats,
+            )
     evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
+    parts["host_us_topk"] = host_us(
+        lambda: torch.topk(scores, evict, dim=-1, largest=True, sorted=False), repeats
+    )
+    parts["host_us_select"] = host_us(
+        lambda: eviction_kernels.select_highest(scores, evict), repeats
+    )
     parts["moves"] = device_ms(
         lambda: eviction_kernels.move_kept_into_evicted(keys, values, inv, evicted, evict, budget),
         repeats,
@@ -135,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "shape": vars(args) | {"output": None},
         "scores": check_scores(keys, inv, args.evict, args.evict),
+        "selection": check_selection(keys, inv, args.evict, args.evict),
         "moves": check_moves(args.heads, args.budget, args.evict, args.evict, args.dim),
         "layer_update_ms": {
             backend: time_layer(
@@ -148,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         args.output.write_text(json.dumps(result, indent=1) + "\n")
     ok = result["moves"] == {"heads_with_wrong_kept_set": 0, "heads_with_changed_rows": 0}
+    selection = result["selection"]
+    ok = ok and all(v for k, v in selection.items() if k.startswith(("same", "valid")))
+    ok = ok and not any(v for k, v in selection.items() if k.startswith("random_cases_wrong"))
     return 0 if ok else 1
 
 

@@ -10,14 +10,17 @@ matrix-vector products of the diversity scores run far below memory bandwidth. H
 - ``append``: keys and values into the buffers and their inverse norms, one launch;
 - ``diversity_scores``: the same scores as ``memory.diversity_scores`` in two launches
   (float32 throughout, so within float rounding of the PyTorch path's bf16 products);
-- the selection stays ``torch.topk`` (the same evicted set for the same scores);
+- ``select_highest``: the E highest scores of each head, a radix select in five launches
+  (``torch.topk``'s multi-block select is about 20, 91-139 us of host time a layer); the
+  same set as ``torch.topk`` where the scores are distinct, equal scores at the threshold
+  taken lowest slot first, the slots in ascending order;
 - ``move_kept_into_evicted``: which kept tail token fills which evicted front slot (one
   program per head), then the moves of keys, values and inverse norms (many programs per
   head), two launches per layer.
 
-The moves pair the evicted front slots in ``topk``'s order with the kept tail tokens in slot
-order; the PyTorch path pairs them in slot order. Attention does not depend on where a
-token sits, so both keep the same tokens; only the order of the kept ones differs.
+The moves pair the evicted front slots in the order they are given with the kept tail
+tokens in slot order; ``select_highest`` gives them in slot order, as the PyTorch path pairs
+them, so both paths leave the kept tokens in the same slots for the same evicted set.
 
 Used only where ``supports`` says so (CUDA tensors, Triton importable); the PyTorch path of
 ``memory`` is the fallback everywhere else (CPU, Jetson builds without Triton) and the
@@ -27,6 +30,7 @@ fallback on a GPU too (A/B benchmarks).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -35,10 +39,22 @@ from .triton_support import CachedLaunch, KernelSwitch, tl, triton
 
 ENV_SWITCH = "INFINITEVGGT_EVICTION"
 SWITCH = KernelSwitch("eviction", ENV_SWITCH)
+SELECT_ENV = "INFINITEVGGT_SELECT"  # topk: torch.topk selects in the Triton path (A/B runs)
 # Blocks of 256 candidates per program of the score kernels: 4 gives about 50 programs per
 # head at release size (50,000 candidates), enough for every SM, and keeps the partial sums
 # each program of the second kernel re-reads small (at 1 block: ~160 MB of L2 reads a layer).
 SCORE_BLOCKS_PER_PROGRAM = 4
+# Scores per program of the selection: about 13 programs per head at release size (one
+# program per head took 0.18 ms a layer, twice torch.topk's GPU time: 16 SMs busy). With
+# four 8-bit rounds, parts of 4,096 were the fastest on the H200: 0.103 ms a layer against
+# topk's 0.119 (h200_select_radix_ties_eviction_kernels.json).
+SELECT_PART = 4096
+# The radix select's rounds, (lowest bit, width) of each digit, high digits first: 11, 11
+# and 10 bits of the 32 (a 2,048-bin histogram each), or four 8-bit rounds (256 bins).
+SELECT_DIGITS_11 = ((21, 11), (10, 11), (0, 10))
+SELECT_DIGITS_8 = ((24, 8), (16, 8), (8, 8), (0, 8))
+SELECT_DIGITS = SELECT_DIGITS_8
+_STATE_WIDTH = 8  # per head: prefix, remaining, then one arrival counter per round
 
 
 def supports(*tensors: torch.Tensor) -> bool:
@@ -164,6 +180,106 @@ if triton is not None:
             tl.store(mean_square + head, tl.sum(mean * mean, axis=0))
 
     @triton.jit
+    def _sign_bit():
+        # -2**31 as int32 built by a shift: a literal of it may be typed int64 when compiled,
+        # which widens everything it is XORed with.
+        return tl.full([], 1, tl.int32) << 31
+
+    @triton.jit
+    def _ordered_bits(scores_row, offs, valid):
+        # int32 whose signed order is the float order of the scores (negative floats have
+        # their magnitude bits flipped).
+        bits = tl.load(scores_row + offs, mask=valid, other=0.0).to(tl.int32, bitcast=True)
+        return bits ^ ((bits >> 31) & 0x7FFFFFFF)
+
+    @triton.jit
+    def _radix_round_kernel(
+        scores, counts, state, n_scores, n_select, n_parts,
+        ROUND: tl.constexpr, SHIFT: tl.constexpr, WIDTH: tl.constexpr, PART: tl.constexpr,
+        BINS: tl.constexpr,
+    ):  # fmt: skip
+        # One round of the radix select of the n_select highest scores of each head, over
+        # (head, part) programs: each adds the histogram of its part's next digit (of the
+        # scores still matching the threshold's digits found so far) into counts[head];
+        # the part that arrives last picks the digit the n_select-th highest has, updates
+        # state[head] (prefix, how many to take at or below it) and zeroes the counts and
+        # its arrival counter for the next round.
+        head = tl.program_id(0)
+        offs = tl.program_id(1) * PART + tl.arange(0, PART)
+        valid = offs < n_scores
+        unsigned = _ordered_bits(scores + head * n_scores, offs, valid) ^ _sign_bit()
+        match = valid
+        prefix = tl.zeros([], dtype=tl.int32)
+        if ROUND > 0:
+            prefix = tl.load(state + head * 8)
+            match = valid & ((unsigned >> (SHIFT + WIDTH)) == (prefix >> (SHIFT + WIDTH)))
+        bins = tl.arange(0, BINS)
+        # The other scores counted in bin 0 and taken out again (no histogram mask in
+        # older Triton).
+        digit_of = (unsigned >> SHIFT) & ((1 << WIDTH) - 1)
+        local = tl.histogram(tl.where(match, digit_of, 0), BINS)
+        local -= tl.where(bins == 0, PART - tl.sum(match.to(tl.int32), axis=0), 0)
+        head_counts = counts + head * BINS + bins
+        before = tl.atomic_add(head_counts, local, mask=local > 0)
+        # The part says it arrived only once every thread's adds have been performed: the
+        # increment depends on all their returned values (adds whose result is unused may
+        # still be in flight after a barrier, and the last part would read partial counts).
+        performed = tl.max(tl.where(local > 0, before, 0), axis=0) >= 0  # always true
+        arrivals = state + head * 8 + 2 + ROUND
+        if tl.atomic_add(arrivals, performed.to(tl.int32)) == n_parts - 1:
+            total = tl.atomic_xchg(head_counts, 0)  # the final counts, zeroed for next time
+            remaining = n_select + tl.zeros([], dtype=tl.int32)
+            if ROUND > 0:
+                remaining = tl.load(state + head * 8 + 1)
+            at_or_above = tl.sum(total, axis=0) - tl.cumsum(total, axis=0) + total
+            digit = tl.max(tl.where(at_or_above >= remaining, bins, -1), axis=0)
+            remaining -= tl.sum(tl.where(bins > digit, total, 0), axis=0)
+            tl.store(state + head * 8, prefix | (digit << SHIFT))
+            tl.store(state + head * 8 + 1, remaining)
+            tl.atomic_xchg(arrivals, 0)
+
+    @triton.jit
+    def _takes(scores, state, head, part, n_scores, PART: tl.constexpr):
+        # Of a part's scores: those above the threshold, those equal to it, their offsets.
+        offs = part * PART + tl.arange(0, PART)
+        valid = offs < n_scores
+        ordered = _ordered_bits(scores + head * n_scores, offs, valid)
+        threshold = tl.load(state + head * 8) ^ _sign_bit()
+        return offs, valid & (ordered > threshold), valid & (ordered == threshold)
+
+    @triton.jit
+    def _count_takes_kernel(scores, state, part_counts, n_scores, n_parts, PART: tl.constexpr):
+        # part_counts[head, 0 | 1, part]: how many of the part's scores are above / at the
+        # threshold.
+        head, part = tl.program_id(0), tl.program_id(1)
+        _, above, tie = _takes(scores, state, head, part, n_scores, PART)
+        tl.store(part_counts + (head * 2) * n_parts + part, tl.sum(above.to(tl.int32), axis=0))
+        tl.store(part_counts + (head * 2 + 1) * n_parts + part, tl.sum(tie.to(tl.int32), axis=0))
+
+    @triton.jit
+    def _write_takes_kernel(
+        scores, state, part_counts, selected, n_scores, n_select, n_parts,
+        PART: tl.constexpr, BLOCK_P: tl.constexpr,
+    ):  # fmt: skip
+        # The selected indices in ascending order: all scores above the threshold and the
+        # first `remaining` equal to it; each part's offset from the counts of the parts
+        # before it.
+        head, part = tl.program_id(0), tl.program_id(1)
+        offs, above, tie = _takes(scores, state, head, part, n_scores, PART)
+        ties_to_take = tl.load(state + head * 8 + 1)
+        parts = tl.arange(0, BLOCK_P)
+        earlier = parts < part
+        above_of = tl.load(part_counts + head * 2 * n_parts + parts, mask=earlier, other=0)
+        ties_of = tl.load(part_counts + (head * 2 + 1) * n_parts + parts, mask=earlier, other=0)
+        ties_before_each = tl.cumsum(ties_of, axis=0) - ties_of
+        ties_taken = tl.minimum(tl.maximum(ties_to_take - ties_before_each, 0), ties_of)
+        offset = tl.sum(above_of + ties_taken, axis=0)
+        tie_rank = tl.sum(ties_of, axis=0) + tl.cumsum(tie.to(tl.int32), axis=0) - 1
+        take = above | (tie & (tie_rank < ties_to_take))
+        position = offset + tl.cumsum(take.to(tl.int32), axis=0) - 1
+        tl.store(selected + head * n_select + position, offs, mask=take)
+
+    @triton.jit
     def _pair_kernel(
         evicted, scratch, n_evict, anchor, budget,
         BLOCK_E: tl.constexpr,
@@ -222,6 +338,9 @@ if triton is not None:
     _APPEND = CachedLaunch(_append_kernel)
     _WEIGHTED_SUM = CachedLaunch(_weighted_sum_kernel)
     _SCORES = CachedLaunch(_scores_kernel)
+    _RADIX_ROUND = CachedLaunch(_radix_round_kernel)
+    _COUNT_TAKES = CachedLaunch(_count_takes_kernel)
+    _WRITE_TAKES = CachedLaunch(_write_takes_kernel)
     _PAIR = CachedLaunch(_pair_kernel)
     _MOVE = CachedLaunch(_move_kernel)
 
@@ -295,6 +414,71 @@ def diversity_scores(
     return scores, mean_square.mean()
 
 
+def select_highest(
+    scores: torch.Tensor,
+    count: int,
+    part: int = SELECT_PART,
+    digits: tuple[tuple[int, int], ...] = SELECT_DIGITS,
+) -> torch.Tensor:
+    """The ``count`` highest of each head's scores [1, heads, N] (float32, contiguous) ->
+    int32 [1, heads, count] indices, ascending: ``torch.topk``'s set where the scores are
+    distinct; of equal scores at the threshold the lowest indices. NaN counts as highest.
+
+    A radix select in five launches over (head, ``part`` scores) programs, no host sync:
+    three rounds find the ``count``-th highest score's bits (11, 11, 10), then the parts
+    count and write what they take.
+    """
+    heads, n_scores = scores.shape[1], scores.shape[2]
+    if scores.dtype != torch.float32 or not scores.is_contiguous() or not 0 < count <= n_scores:
+        raise ValueError(
+            f"select_highest: float32 contiguous scores and 0 < count <= {n_scores}, "
+            f"not {scores.dtype}, count {count}"
+        )
+    n_parts = triton.cdiv(n_scores, part)
+    bins = 1 << max(width for _, width in digits)
+    counts, state = _select_scratch(scores.device, heads, bins)
+    for index, (shift, width) in enumerate(digits):
+        _RADIX_ROUND(
+            (heads, n_parts),
+            scores, counts, state, n_scores, count, n_parts,
+            index, shift, width, part, bins,  # ROUND, SHIFT, WIDTH, PART, BINS
+        )  # fmt: skip
+    part_counts = torch.empty(heads, 2, n_parts, device=scores.device, dtype=torch.int32)
+    selected = torch.empty(1, heads, count, device=scores.device, dtype=torch.int32)
+    _COUNT_TAKES((heads, n_parts), scores, state, part_counts, n_scores, n_parts, part)
+    _WRITE_TAKES(
+        (heads, n_parts),
+        scores, state, part_counts, selected, n_scores, count, n_parts,
+        part, max(16, triton.next_power_of_2(n_parts)),  # PART, BLOCK_P
+    )  # fmt: skip
+    return selected
+
+
+def select_evicted(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` highest scores' indices per head: ``select_highest``, or ``torch.topk``
+    where ``INFINITEVGGT_SELECT=topk`` (A/B benchmarks; the same set on distinct scores)."""
+    if os.environ.get(SELECT_ENV, "radix").strip().lower() == "topk":
+        return torch.topk(scores, count, dim=-1, largest=True, sorted=False).indices
+    return select_highest(scores, count)
+
+
+_SELECT_SCRATCH: dict[tuple[torch.device, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _select_scratch(
+    device: torch.device, heads: int, bins: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zeroed int32 histogram counts [heads, bins] and state [heads, 8], reused: each
+    round's last part zeroes the counts and its arrival counter again."""
+    key = (device, heads, bins)
+    if key not in _SELECT_SCRATCH:
+        _SELECT_SCRATCH[key] = (
+            torch.zeros(heads, bins, device=device, dtype=torch.int32),
+            torch.zeros(heads, _STATE_WIDTH, device=device, dtype=torch.int32),
+        )
+    return _SELECT_SCRATCH[key]
+
+
 _SCRATCH: dict[tuple[torch.device, int, int], torch.Tensor] = {}
 
 
@@ -316,7 +500,8 @@ def move_kept_into_evicted(
 ) -> None:
     """Fill the evicted slots below ``budget`` with the kept tokens of the tail [budget,
     budget + E), per head; ``evicted`` [1, heads, E] are slots relative to ``anchor`` (what
-    ``torch.topk`` over the candidates returns), the cache holding budget + E tokens."""
+    ``select_highest`` or ``torch.topk`` returns for the candidates), the cache holding
+    budget + E tokens."""
     _require_layout(key_buffer=key_buffer, value_buffer=value_buffer)
     heads, dim = key_buffer.shape[1], key_buffer.shape[3]
     n_evict = evicted.shape[-1]

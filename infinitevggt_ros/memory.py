@@ -332,8 +332,8 @@ class KVCacheLayer:
         return True
 
     def _evict_with_kernels(self, anchor: int, budget: int) -> bool:
-        """Scores, ``torch.topk`` and moves with the Triton kernels where they run; False:
-        use the PyTorch path (nothing is moved before the last kernel runs)."""
+        """Scores, selection and moves with the Triton kernels where they run; False: use
+        the PyTorch path (nothing is moved before the last kernel runs)."""
         key_buffer, value_buffer, inv_norm_buffer = self._buffers()
         if not eviction_kernels.supports(key_buffer, value_buffer):
             return False
@@ -342,7 +342,7 @@ class KVCacheLayer:
                 key_buffer, inv_norm_buffer, anchor, self.length
             )
             evict = self.length - budget
-            evicted = torch.topk(scores, evict, dim=-1, largest=True, sorted=False).indices
+            evicted = eviction_kernels.select_evicted(scores, evict)
             eviction_kernels.move_kept_into_evicted(
                 key_buffer, value_buffer, inv_norm_buffer, evicted, anchor, budget
             )
@@ -359,8 +359,8 @@ class KVCacheLayer:
         kept from the tail [budget, length) are swapped into the evicted slots in front.
         Attention does not depend on the order of cached tokens (RoPE is applied
         before caching), so only O(evicted) tokens move and nothing syncs with the host.
-        On CUDA with Triton the same runs as three kernels and ``torch.topk``
-        (``eviction_kernels``); below is the PyTorch path, the fallback and reference.
+        On CUDA with Triton the same runs as five Triton launches (``eviction_kernels``);
+        below is the PyTorch path, the fallback and reference.
         """
         key_buffer, value_buffer, inv_norm_buffer = self._buffers()
         anchor = min(self.anchor, budget)

@@ -55,6 +55,87 @@ def test_scores_equal_the_pytorch_definition(first, end, blocks_per_program):
     torch.testing.assert_close(mean, expected.mean(), rtol=0, atol=2e-6)
 
 
+@pytest.mark.parametrize(
+    "digits", [eviction_kernels.SELECT_DIGITS_11, eviction_kernels.SELECT_DIGITS_8]
+)
+@pytest.mark.parametrize(
+    "heads,tokens,count,part",
+    [(3, 100, 7, 64), (2, 5_000, 300, 1024), (1, 700, 700, 256), (2, 300, 1, 128), (2, 50, 5, 64)],
+)
+def test_selection_is_topks_set_in_ascending_order(heads, tokens, count, part, digits):
+    """Distinct scores (many parts, a partial last part, one part, all or one of them
+    selected): the indices of ``torch.topk``, sorted."""
+    scores = torch.randn(1, heads, tokens, generator=torch.Generator().manual_seed(tokens))
+    selected = eviction_kernels.select_highest(scores, count, part=part, digits=digits)
+    expected = torch.topk(scores, count, dim=-1).indices.sort(dim=-1).values
+    assert selected.dtype == torch.int32 and torch.equal(selected.long(), expected)
+    bins = 1 << max(width for _, width in digits)
+    counts, state = eviction_kernels._select_scratch(scores.device, heads, bins)
+    assert not counts.any() and not state[:, 2:].any()  # left zero for the next selection
+
+
+def test_selection_takes_equal_scores_lowest_index_first_across_steps():
+    """The threshold's value repeated in several parts: the first ones by index, however
+    many parts they span; values of every sign and magnitude order right."""
+    scores = torch.tensor([1.0, 2.0, 2.0, 2.0, 0.0, -1.0, 2.0, -0.5, 2.0, -3e-38, 3e-38, -2.0])
+    scores = scores.view(1, 1, -1)
+    for count, expected in [(3, [1, 2, 3]), (5, [1, 2, 3, 6, 8]), (6, [0, 1, 2, 3, 6, 8])]:
+        selected = eviction_kernels.select_highest(scores, count, part=4)
+        assert selected.view(-1).tolist() == expected
+    lowest = eviction_kernels.select_highest(-scores, 4, part=4).view(-1).tolist()
+    assert lowest == [5, 7, 9, 11]  # negated: 2.0 > 1.0 > 0.5 > 3e-38 > -0.0
+    tiny = eviction_kernels.select_highest(scores[..., 9:11].contiguous(), 1).view(-1).tolist()
+    assert tiny == [1]  # 3e-38 > -3e-38: the sign bit orders even the smallest magnitudes
+
+
+def test_selection_resolves_every_bit_of_the_threshold():
+    """4,096 floats that differ only in their 12 lowest bits, shuffled: the threshold is
+    found in the last two rounds, whose digits must not overlap (a round that compared one
+    bit too few counted scores of the wrong half at 1,500)."""
+    shuffled = torch.randperm(4096, generator=torch.Generator().manual_seed(0))
+    scores = (0x3F800000 + shuffled.to(torch.int32)).view(torch.float32).view(1, 1, -1)
+    for count in (1000, 1500, 3000, 4095):
+        selected = eviction_kernels.select_highest(scores, count, part=512)
+        expected = torch.topk(scores, count, dim=-1).indices.sort(dim=-1).values
+        assert torch.equal(selected.long(), expected), count
+
+
+@pytest.mark.parametrize(
+    "digits", [eviction_kernels.SELECT_DIGITS_11, eviction_kernels.SELECT_DIGITS_8]
+)
+def test_selection_with_many_ties_is_a_valid_highest_set(digits):
+    """Scores with few distinct values (as the engine's: a frame's special tokens repeat),
+    ties at the threshold spread over parts: the count, no duplicate, every selected
+    score >= every other one, and of the threshold's ties the lowest indices."""
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 40, (1, 3, 3_000), generator=g).float() / 40
+    for count in (1, 77, 1_000, 2_999):
+        selected = eviction_kernels.select_highest(scores, count, part=256, digits=digits)
+        for head in range(3):
+            chosen = selected[0, head].long()
+            mask = torch.zeros(3_000, dtype=torch.bool)
+            mask[chosen] = True
+            assert mask.sum() == count and torch.equal(chosen, chosen.sort().values)
+            row = scores[0, head]
+            threshold = row[mask].min()
+            assert (~mask).sum() == 0 or row[~mask].max() <= threshold
+            ties = (row == threshold).nonzero().flatten()
+            taken = int((mask & (row == threshold)).sum())
+            assert mask[ties[:taken]].all()  # the first ties by index
+
+
+def test_selection_refuses_what_it_cannot_select():
+    scores = torch.zeros(1, 2, 10)
+    for bad_scores, count in [
+        (scores, 0),
+        (scores, 11),
+        (scores.double(), 3),
+        (scores[..., ::2], 2),
+    ]:
+        with pytest.raises(ValueError, match="select_highest"):
+            eviction_kernels.select_highest(bad_scores, count)
+
+
 def _tagged(heads: int, tokens: int, dim: int) -> torch.Tensor:
     """Keys whose first channel is the token's slot (ids survive the moves exactly)."""
     keys = _keys(heads, tokens, dim, 3)
@@ -102,7 +183,8 @@ def _stream(layer: memory.KVCacheLayer, frames: list[tuple[torch.Tensor, torch.T
 
 def test_kv_layer_with_the_kernels_keeps_what_the_pytorch_path_keeps(monkeypatch):
     """A stream of 12 frames of 23 tokens into a budget of 120 with a first-frame anchor:
-    the same tokens (as sets of key rows per head) and the same diversity score."""
+    the same tokens in the same slots (the selection gives the evicted slots in ascending
+    order, as the PyTorch path pairs them) and the same diversity score."""
     frames = [(_keys(4, 23, 16, 10 + i), _keys(4, 23, 16, 50 + i)) for i in range(12)]
     reference = _stream(memory.KVCacheLayer("torch"), frames)
     monkeypatch.setattr(eviction_kernels, "supports", lambda *tensors: True)
@@ -116,6 +198,9 @@ def test_kv_layer_with_the_kernels_keeps_what_the_pytorch_path_keeps(monkeypatch
         ]
         assert rows[0] == rows[1]
         assert torch.equal(fused.keys[0, head, :23], frames[0][0][0, head])  # anchor in place
+    for buffer in ("keys", "values"):
+        kept = [getattr(layer, buffer)[:, :, :120] for layer in (reference, fused)]
+        assert torch.equal(kept[0], kept[1])
 
 
 def test_the_kernels_are_used_only_for_cuda_tensors_and_can_be_switched_off(monkeypatch):
