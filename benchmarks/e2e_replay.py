@@ -16,10 +16,11 @@ its messages built, p50/p95, and the p50/mean of each stage, after ``--warmup`` 
 with the stages overlapping (default) or one frame at a time (``--no-overlap``). Messages
 are handed in as fast as the pipeline takes them (``--rate 0``: throughput; the latency then
 includes waiting in the bounded queues), or at a camera's rate (``--rate 30``: latency).
-``--process-policy latest`` drops newest-first as the node's default ``process_policy``
-does: a message still waiting for the first stage (decode) is replaced by a newer one
-(``dropped_frames``; the node replaces a prepared image waiting for the engine, the same
-rule one stage later), so the latency is about that of the frames a live node publishes;
+``--process-policy latest`` drops as the node's default ``process_policy`` does, in the
+node's arrangement (``ros/node.py``): a message waiting for decode is replaced in a one-image
+inbox (``queues.FrameInbox``) and a prepared image waiting for the engine by a newer one
+(``StagePipeline(latest_input=True)``), counted as ``dropped_frames``, so the latency is
+that of the frames a live node publishes;
 ``all`` (the default here, as the recorded runs used) hands every message in and waits for
 room. ``--engine-warm-up N`` runs the first N messages through the same path one at a time
 before the measured run and then resets the engine (a new sequence, as after the node's
@@ -48,6 +49,7 @@ import io
 import json
 import logging
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from infinitevggt_ros.pipeline import Job
     from infinitevggt_ros.ros.params import NodeParams
 
 logger = logging.getLogger("e2e_replay")
@@ -129,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--process-policy",
         default="all",
         choices=["all", "latest"],
-        help="all: every message, waiting for room; latest: the node's default, a message "
-        "not yet started is replaced by a newer one (with overlap; counted as dropped)",
+        help="all: every message, waiting for room; latest: the node's default and its "
+        "arrangement, a message waiting for decode or a prepared image waiting for the "
+        "engine is replaced by a newer one (with overlap; counted as dropped)",
     )
     parser.add_argument(
         "--engine-warm-up",
@@ -275,7 +281,7 @@ def run_frames(
 ) -> list[_Item]:
     """Every message through decode -> prepare -> infer -> messages, as the node does."""
     from infinitevggt_ros.decode import decode_colour_message
-    from infinitevggt_ros.pipeline import Job, Stage, StagePipeline
+    from infinitevggt_ros.pipeline import Stage, StagePipeline
     from infinitevggt_ros.ros import convert
     from infinitevggt_ros.session import FrameSkipped
     from infinitevggt_ros.stamps import stamp_to_ns
@@ -328,29 +334,83 @@ def run_frames(
         item.prepared = item.frame = item.message = None  # keep memory flat
         done.append(item)
 
-    stages = [Stage("decode", decode), Stage("infer", infer)]
-    pipeline = StagePipeline(
-        stages,
-        build,
-        overlap=not args.no_overlap,
-        stop_at_error=True,
-        latest_input=args.process_policy == "latest",  # as the node's process_policy
-    )
-    started = time.perf_counter()
-    try:
+    def arrivals() -> Iterator[_Item]:
+        started = time.perf_counter()
         for index, message in enumerate(messages):
             if args.rate > 0:  # a camera: message i arrives at i / rate
                 time.sleep(max(0.0, started + index / args.rate - time.perf_counter()))
-            item = _Item(index, message, stamp_to_ns(message.header.stamp), time.perf_counter())
-            pipeline.put(item)
-        pipeline.close()
-    except BaseException:
-        pipeline.abort()
-        raise
+            yield _Item(index, message, stamp_to_ns(message.header.stamp), time.perf_counter())
+
+    if args.process_policy == "latest" and not args.no_overlap:
+        args.dropped_frames = _run_as_the_node(arrivals(), decode, infer, build)
+    else:
+        pipeline = StagePipeline(
+            [Stage("decode", decode), Stage("infer", infer)],
+            build,
+            overlap=not args.no_overlap,
+            stop_at_error=True,
+        )
+        try:
+            for item in arrivals():
+                pipeline.put(item)
+            pipeline.close()
+        except BaseException:
+            pipeline.abort()
+            raise
+        args.dropped_frames = 0
     if window is not None:
         args.gpu_profile = window.summary
-    args.dropped_frames = pipeline.replaced
     return done
+
+
+def _run_as_the_node(
+    arrivals: Iterable[_Item],
+    decode: Callable[[_Item], _Item],
+    infer: Callable[[_Item], _Item],
+    build: Callable[[Job], None],
+) -> int:
+    """The node's arrangement under process_policy latest (``ros/node.py``): arrivals go to a
+    one-image inbox (a newer one replaces one waiting, ``queues.FrameInbox``), a worker
+    thread decodes and prepares, and a prepared image waiting for the engine is replaced
+    by a newer one (``StagePipeline`` with ``latest_input``); messages are built on the
+    pipeline's sink thread. Returns the frames dropped at either place."""
+    from infinitevggt_ros.pipeline import Stage, StagePipeline
+    from infinitevggt_ros.queues import FrameInbox
+
+    inbox: FrameInbox[_Item] = FrameInbox(1)
+    pipeline = StagePipeline(
+        [Stage("infer", infer)], build, stop_at_error=True, latest_input=True, name="replay"
+    )
+    fed = threading.Event()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while True:
+                last_fed = fed.is_set()  # set after the last put: nothing comes after it
+                item = inbox.get(0.05)
+                if item is not None:
+                    pipeline.put(decode(item))
+                elif last_fed:
+                    return
+        except BaseException as error:  # handed to the caller's thread
+            failures.append(error)
+
+    worker = threading.Thread(target=work, name="replay-worker", daemon=True)
+    worker.start()
+    try:
+        for item in arrivals:
+            if failures:
+                break
+            inbox.put(item)
+    finally:
+        fed.set()
+        worker.join()
+    if failures:
+        pipeline.abort()
+        raise failures[0]
+    pipeline.close()
+    return inbox.dropped + pipeline.replaced
 
 
 class GpuWindow:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,47 @@ def test_an_engine_warm_up_longer_than_the_run_is_refused(tmp_path, capsys, load
     assert load_script().main([*SMALL, "--engine-warm-up", "6", "--output", str(output)]) == 2
     assert "--engine-warm-up must be in [0, --frames 5]" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_the_latest_policy_keeps_at_most_one_image_waiting_for_the_engine(load_script):
+    """The node's arrangement: while the engine is busy with the first frame, twenty more
+    arrive; only the newest survive (one in the inbox, one prepared waiting for the engine,
+    one being decoded at most), in order, the last among them, the rest counted as dropped.
+    A queue of prepared images in front of the engine (what the replay had before) keeps
+    more and adds an engine frame of latency for each."""
+    script = load_script()
+    engine_busy, all_put = threading.Event(), threading.Event()
+    built: list[int] = []
+
+    def arrivals():
+        yield script._Item(0, None, 0, 0.0)
+        assert engine_busy.wait(10.0)
+        for index in range(1, 21):
+            time.sleep(0.005)  # a camera's spacing: the worker takes each one
+            yield script._Item(index, None, index, 0.0)
+        all_put.set()
+
+    def infer(item):
+        if not engine_busy.is_set():
+            engine_busy.set()
+            assert all_put.wait(10.0)
+            time.sleep(0.2)  # lets the worker take the last message (no timing asserted)
+        return item
+
+    dropped = script._run_as_the_node(
+        arrivals(), lambda item: item, infer, lambda job: built.append(job.result().index)
+    )
+    assert built[0] == 0 and built[-1] == 20 and built == sorted(built)
+    assert 2 <= len(built) <= 3 and len(built) + dropped == 21
+    assert all(index >= 10 for index in built[1:]), built  # the newest, not the first
+
+
+def test_a_decode_failure_under_the_latest_policy_reaches_the_caller(load_script):
+    script = load_script()
+
+    def decode(item):
+        raise ValueError(f"message {item.index}: cannot decode")
+
+    items = (script._Item(index, None, index, 0.0) for index in range(3))
+    with pytest.raises(ValueError, match="cannot decode"):
+        script._run_as_the_node(items, decode, lambda item: item, lambda job: None)
