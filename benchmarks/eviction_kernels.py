@@ -21,11 +21,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 from attention_backends import device_ms  # benchmarks/: the same CUDA-event timing
+from host_time import host_us  # benchmarks/: the same host timing
 
 from infinitevggt_ros import eviction_kernels, memory
 
@@ -105,18 +105,6 @@ def random_cases_wrong(count: int, digits: tuple, cases: int = 40) -> int:
         expected = torch.topk(scores, count, dim=-1).indices.sort(dim=-1).values
         wrong += not torch.equal(selected, expected)
     return wrong
-
-
-def host_us(call, repeats: int) -> float:
-    """Host microseconds per call, launched back to back (one sync before and after)."""
-    call()
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        call()
-    elapsed = time.perf_counter() - started
-    torch.cuda.synchronize()
-    return elapsed / repeats * 1e6
 
 
 def check_moves(heads: int, budget: int, evict: int, anchor: int, dim: int) -> dict:
