@@ -12,7 +12,10 @@ flash with the keys split in one launch) and of the kernel over a grid of launch
 key parts; the fastest is printed first. Then the whole call (kernel and merge) at the
 module's defaults, PyTorch's merge against the merge kernel, and with ``--compare-module``
 another version of the module (a previous commit's: ``git show REV:infinitevggt_ros/
-attention_kernels.py > old.py``) timed in the same process.
+attention_kernels.py > old.py``) timed in the same process. ``poly_exp`` times the defaults
+with every N-th full key block's weights from the FMA polynomial (``POLY_EXP_EVERY``;
+``--poly-only`` runs only this and the agreement), with its largest difference to the
+exp2-only kernel.
 """
 
 from __future__ import annotations
@@ -85,6 +88,32 @@ def sweep(queries: int, keys: int, repeats: int) -> list[dict]:
     return sorted(rows, key=lambda r: r["ms"])
 
 
+def poly_exp(queries: int, keys: int, repeats: int) -> list[dict]:
+    """The defaults with ``poly_every`` N (0: exp2 only), fastest first."""
+    q, k, v = qkv(queries, keys, seed=0)
+    parts = attention_kernels.key_parts(keys)
+    flops = 4 * HEADS * queries * keys * DIM
+
+    def merged(poly_every: int) -> torch.Tensor:
+        return merge_partial_attention(
+            *attention_kernels.split_key_attention_parts(q, k, v, parts, poly_every=poly_every)
+        )
+
+    plain = merged(0)
+    rows = []
+    for poly_every in (0, 1, 2, 3, 4, 6, 8):
+        ms = device_ms(
+            lambda n=poly_every: attention_kernels.split_key_attention_parts(
+                q, k, v, parts, poly_every=n
+            ),
+            repeats,
+        )
+        difference = float((merged(poly_every) - plain).abs().max())
+        row = {"poly_every": poly_every, "parts": parts, "ms": ms, "tflops": flops / ms / 1e9}
+        rows.append({**row, "max_abs_difference_to_exp2": difference})
+    return sorted(rows, key=lambda r: r["ms"])
+
+
 def load_module(path: Path):
     """Another version of attention_kernels.py, importable beside this one."""
     spec = importlib.util.spec_from_file_location("infinitevggt_ros._compared_kernels", path)
@@ -129,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--compare-module", type=Path, help="another attention_kernels.py")
     parser.add_argument("--no-sweep", action="store_true", help="the defaults only")
+    parser.add_argument(
+        "--poly-only", action="store_true", help="the agreement and the poly_exp rows only"
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available() or attention_kernels.triton is None:
         print("attention_kernel: needs CUDA and Triton", file=sys.stderr)
@@ -140,7 +172,16 @@ def main(argv: list[str] | None = None) -> int:
               "queries": args.queries, "keys": args.keys, "heads": HEADS, "dim": DIM,
               "defaults": defaults,
               "max_abs_difference_to_flash": agreement(args.queries)}  # fmt: skip
-    result["whole_calls"] = whole_calls(args.queries, args.keys, args.repeats, args.compare_module)
+    result["poly_exp"] = poly_exp(args.queries, args.keys, args.repeats)
+    for row in result["poly_exp"]:
+        print(row)
+    if args.poly_only:
+        args.no_sweep = True
+        result["whole_calls"] = []
+    else:
+        result["whole_calls"] = whole_calls(
+            args.queries, args.keys, args.repeats, args.compare_module
+        )
     result["sweep"] = [] if args.no_sweep else sweep(args.queries, args.keys, args.repeats)
     print(json.dumps({k: v for k, v in result.items() if k != "sweep"}, indent=1))
     for row in result["sweep"][:12]:

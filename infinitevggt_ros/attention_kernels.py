@@ -19,6 +19,7 @@ selects PyTorch's kernels on a GPU too (A/B benchmarks).
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -38,6 +39,24 @@ MIN_KEYS = 4096  # below this PyTorch's single flash launch is as fast
 KEYS_PER_PART = 4096
 MAX_PARTS = 8
 MERGE_BLOCK_ROWS = 64  # (head, query) rows per program of the merge kernel
+# At head dim 64 the softmax's exponentials (the special-function unit, 16 a clock per SM
+# on Hopper) bound the kernel as much as the matrix products do. With POLY_EXP_EVERY = N
+# every N-th full key block computes its weights with a polynomial on the FMA units
+# instead (relative error under 1e-4, below a 16-bit weight's rounding), which moves that
+# share of the exponentials off the special-function unit. 0: exp2 everywhere (default,
+# until measured on a GPU); INFINITEVGGT_ATTENTION_POLY_EVERY sets it for A/B runs.
+POLY_EXP_ENV = "INFINITEVGGT_ATTENTION_POLY_EVERY"
+
+
+def _poly_exp_every(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    """``POLY_EXP_ENV`` as a block interval (0-16); a clear error for anything else."""
+    text = environ.get(POLY_EXP_ENV, "0").strip()
+    if not text.isdigit() or int(text) > 16:
+        raise ValueError(f"{POLY_EXP_ENV}={text!r}: use 0 (off) or an interval from 1 to 16")
+    return int(text)
+
+
+POLY_EXP_EVERY = _poly_exp_every()
 
 
 def key_parts(keys: int) -> int:
@@ -72,10 +91,23 @@ def layout_ok(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
 if triton is not None:
 
     @triton.jit
+    def _exp2_on_fma(x):
+        """2**x for x <= 0 without the special-function unit: x = n + f (n = floor(x)),
+        2**f in [1, 2) by a degree-3 polynomial fitted for the largest relative error
+        (8.6e-5, with p(0) = 1 exactly), 2**n added to its exponent bits. Below -127 the
+        result is a denormal next to 0 instead of 0."""
+        x = tl.maximum(x, -127.0)
+        whole = tl.floor(x)
+        f = x - whole
+        p = 1.0 + f * (0.69511603 + f * (0.22764834 + f * 0.07706398))
+        bits = p.to(tl.int32, bitcast=True) + (whole.to(tl.int32) << 23)
+        return bits.to(tl.float32, bitcast=True)
+
+    @triton.jit
     def _attend_key_block(
         q, acc, running_max, denominator, k_ptrs, v_ptrs, start, last, scale_log2,
         s_kn, s_vn,
-        BLOCK_N: tl.constexpr, MASKED: tl.constexpr,
+        BLOCK_N: tl.constexpr, MASKED: tl.constexpr, POLY: tl.constexpr,
     ):  # fmt: skip
         """One block of keys into the online softmax. Only a part's last, partial block
         is MASKED: the bounds checks and the select cost ALU time on every other block,
@@ -92,7 +124,10 @@ if triton is not None:
             logits = tl.dot(q, tl.trans(k))
         # the scale enters as one multiply-add with the running maximum (scaled logits)
         new_max = tl.maximum(running_max, tl.max(logits, axis=1) * scale_log2)
-        weights = tl.exp2(logits * scale_log2 - new_max[:, None])
+        if POLY:
+            weights = _exp2_on_fma(logits * scale_log2 - new_max[:, None])
+        else:
+            weights = tl.exp2(logits * scale_log2 - new_max[:, None])
         correction = tl.exp2(running_max - new_max)
         denominator = denominator * correction + tl.sum(weights, axis=1)
         acc = tl.dot(weights.to(v.dtype), v, acc * correction[:, None])
@@ -105,6 +140,7 @@ if triton is not None:
         s_qh, s_qn, s_kh, s_kn, s_vh, s_vn,
         n_heads,
         DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+        POLY_EVERY: tl.constexpr,
     ):  # fmt: skip
         m_block = tl.program_id(0)
         head = tl.program_id(1)
@@ -126,15 +162,28 @@ if triton is not None:
         running_max = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
         denominator = tl.zeros([BLOCK_M], dtype=tl.float32)
         acc = tl.zeros([BLOCK_M, DIM], dtype=tl.float32)
-        for start in range(first, full_end, BLOCK_N):
+        single_from = first
+        if POLY_EVERY > 0:
+            # Groups of POLY_EVERY blocks, the last of each with the polynomial, unrolled so
+            # that no branch sits in the loop; the blocks after the last group below.
+            group = POLY_EVERY * BLOCK_N
+            single_from = first + (full_end - first) // group * group
+            for start in range(first, single_from, group):
+                for j in tl.static_range(POLY_EVERY):
+                    acc, running_max, denominator = _attend_key_block(
+                        q, acc, running_max, denominator, k_ptrs, v_ptrs, start + j * BLOCK_N,
+                        last, scale_log2, s_kn, s_vn,
+                        BLOCK_N=BLOCK_N, MASKED=False, POLY=j == POLY_EVERY - 1,
+                    )  # fmt: skip
+        for start in range(single_from, full_end, BLOCK_N):
             acc, running_max, denominator = _attend_key_block(
                 q, acc, running_max, denominator, k_ptrs, v_ptrs, start, last, scale_log2,
-                s_kn, s_vn, BLOCK_N=BLOCK_N, MASKED=False,
+                s_kn, s_vn, BLOCK_N=BLOCK_N, MASKED=False, POLY=False,
             )  # fmt: skip
         if full_end < last:
             acc, running_max, denominator = _attend_key_block(
                 q, acc, running_max, denominator, k_ptrs, v_ptrs, full_end, last, scale_log2,
-                s_kn, s_vn, BLOCK_N=BLOCK_N, MASKED=True,
+                s_kn, s_vn, BLOCK_N=BLOCK_N, MASKED=True, POLY=False,
             )  # fmt: skip
         filled = denominator > 0.0  # an empty part (more parts than keys) weighs nothing
         safe = tl.where(filled, denominator, 1.0)
@@ -178,11 +227,15 @@ if triton is not None:
 
 
 def split_key_attention_parts(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, parts: int
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, parts: int, poly_every: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention of q [1, heads, Nq, D] over ``parts`` consecutive parts of the keys
     k/v [1, heads, Nk, D] -> (outputs float32 [P, heads, Nq, D], log-sum-exps float32
-    [P, heads, Nq]), for ``attention.merge_partial_attention``."""
+    [P, heads, Nq]), for ``attention.merge_partial_attention``. ``poly_every``: every
+    N-th full key block's weights by the FMA polynomial (None: ``POLY_EXP_EVERY``)."""
+    poly = POLY_EXP_EVERY if poly_every is None else int(poly_every)
+    if not 0 <= poly <= 16:
+        raise ValueError(f"poly_every must be 0 (off) or 1-16, not {poly}")
     _, heads, queries, dim = q.shape
     keys = k.shape[2]
     per_part = -(-keys // parts)
@@ -197,7 +250,7 @@ def split_key_attention_parts(
         queries, keys, per_part, _LOG2_E / math.sqrt(dim),
         q.stride(1), q.stride(2), k.stride(1), k.stride(2), v.stride(1), v.stride(2),
         heads,
-        dim, BLOCK_M, BLOCK_N,  # DIM, BLOCK_M, BLOCK_N
+        dim, BLOCK_M, BLOCK_N, poly,  # DIM, BLOCK_M, BLOCK_N, POLY_EVERY
         num_warps=NUM_WARPS, num_stages=NUM_STAGES,
     )  # fmt: skip
     return out, lse

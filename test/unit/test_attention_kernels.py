@@ -114,3 +114,52 @@ def test_a_failing_kernel_falls_back_to_pytorch_attention(monkeypatch, caplog):
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
     assert not attention_kernels.SWITCH.enabled()
     assert any("Triton attention kernels failed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_fma_exponential_is_within_1e_4_of_exp2_and_exact_at_integers():
+    """The polynomial 2**x of POLY_EXP_EVERY's blocks over the range a softmax weight takes
+    (x = logit - running max <= 0), through Triton like the kernel's own calls."""
+    triton, tl = attention_kernels.triton, attention_kernels.tl
+
+    @triton.jit
+    def exp2_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        x = tl.load(x_ptr + offs, mask=offs < n)
+        tl.store(out_ptr + offs, attention_kernels._exp2_on_fma(x), mask=offs < n)
+
+    spread = -126.0 * torch.rand(4000, generator=torch.Generator().manual_seed(3))
+    x = torch.cat([spread, -torch.arange(0.0, 127.0), torch.tensor([-0.5, -1e-6, -(2.0**-20)])])
+    out = torch.empty_like(x)
+    exp2_kernel[(triton.cdiv(len(x), 256),)](x, out, len(x), BLOCK=256)
+    exact = torch.exp2(x.double())
+    assert float(((out.double() - exact) / exact).abs().max()) < 1e-4
+    integers = slice(4000, 4127)
+    assert torch.equal(out[integers].double(), exact[integers])  # powers of two exactly
+
+
+@pytest.mark.parametrize("poly_every", [1, 2, 3])
+def test_blocks_with_the_fma_exponential_give_the_same_attention(poly_every):
+    """Every poly_every-th full key block with the polynomial (the other blocks, the blocks
+    after the last whole group and the masked last block with exp2): softmax attention to
+    the same tolerance, and within a 16-bit weight's rounding of the exp2-only kernel."""
+    q, k, v = _qkv(37, 700, seed=poly_every)  # 10 full blocks of 64 and a partial one
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    plain = merge_partial_attention(
+        *attention_kernels.split_key_attention_parts(q, k, v, 1, poly_every=0)
+    ).unsqueeze(0)
+    poly = merge_partial_attention(
+        *attention_kernels.split_key_attention_parts(q, k, v, 1, poly_every=poly_every)
+    ).unsqueeze(0)
+    torch.testing.assert_close(poly, expected, rtol=0, atol=3e-3)
+    assert 0 < float((poly - plain).abs().max()) < 2e-3  # it ran, and differs by rounding
+
+
+def test_the_fma_exponential_interval_is_checked():
+    read = attention_kernels._poly_exp_every
+    assert read({}) == 0 and read({attention_kernels.POLY_EXP_ENV: " 4 "}) == 4
+    for bad in ("-1", "17", "four", "2.5"):
+        with pytest.raises(ValueError, match="INFINITEVGGT_ATTENTION_POLY_EVERY"):
+            read({attention_kernels.POLY_EXP_ENV: bad})
+    q, k, v = _qkv(8, 64, seed=1)
+    with pytest.raises(ValueError, match="poly_every must be 0"):
+        attention_kernels.split_key_attention_parts(q, k, v, 1, poly_every=17)
